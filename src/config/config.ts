@@ -1,0 +1,121 @@
+import { bool, cleanEnv, makeValidator, num, port, str, url } from 'envalid';
+
+/** Raised when an environment variable is missing or invalid; the message names each variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+// Development keys let `npm start` work on a fresh clone. They are public, so
+// the server warns at start when it runs in production mode with either of them.
+export const DEVELOPMENT_HMAC_KEY = '6465762d686d61632d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
+export const DEVELOPMENT_ENCRYPTION_KEY =
+  '6465762d656e632d6b65792d2d2d646f2d6e6f742d7573652d696e2d70726f64';
+
+const key256 = makeValidator<Buffer>((input) => {
+  if (!/^[0-9a-fA-F]{64}$/.test(input)) {
+    throw new Error('expected 64 hexadecimal characters (a 256-bit key); generate one with `openssl rand -hex 32`');
+  }
+  return Buffer.from(input, 'hex');
+});
+
+const positiveInteger = makeValidator<number>((input) => {
+  const value = Number(input);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`expected a positive whole number, got "${input}"`);
+  }
+  return value;
+});
+
+const specs = {
+  NODE_ENV: str({ choices: ['development', 'production', 'test'], default: 'development' }),
+  HOST: str({ default: '127.0.0.1', desc: 'Address the HTTP server binds to' }),
+  PORT: port({ default: 4000, desc: 'HTTP and WebSocket port; 0 picks a free one' }),
+  LOG_LEVEL: str({
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+  }),
+  DATABASE_URL: url({ default: undefined, desc: 'Postgres URL; unset starts an embedded Postgres' }),
+  DATABASE_POOL_MAX: positiveInteger({ default: 10 }),
+  EMBEDDED_POSTGRES_PORT: port({ default: 5488 }),
+  EMBEDDED_POSTGRES_DIR: str({ default: '.data/postgres' }),
+  MIGRATE_ON_START: bool({ default: true }),
+  PREPAID_ID_HMAC_KEY: key256({ default: Buffer.from(DEVELOPMENT_HMAC_KEY, 'hex') }),
+  PREPAID_ID_ENCRYPTION_KEY: key256({ default: Buffer.from(DEVELOPMENT_ENCRYPTION_KEY, 'hex') }),
+  MAX_TRANSACTION_AMOUNT: positiveInteger({ default: 1_000_000 }),
+  SHUTDOWN_TIMEOUT_MS: positiveInteger({ default: 10_000 }),
+  EVENT_POLL_INTERVAL_MS: positiveInteger({ default: 1_000 }),
+  TRUST_PROXY: bool({ default: false }),
+  BODY_LIMIT_BYTES: positiveInteger({ default: 100_000 }),
+  ENABLE_INTROSPECTION: bool({ default: undefined }),
+};
+
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  logLevel: string;
+  /** Unset means that the caller starts an embedded Postgres and fills this in. */
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  embeddedPostgres: { port: number; dir: string };
+  migrateOnStart: boolean;
+  prepaidIdHmacKey: Buffer;
+  prepaidIdEncryptionKey: Buffer;
+  /** Upper bound on a single charge, refund or credit, in points. */
+  maxTransactionAmount: number;
+  shutdownTimeoutMs: number;
+  /** Fallback poll of the event outbox, for wake-ups lost with a dropped LISTEN connection. */
+  eventPollIntervalMs: number;
+  trustProxy: boolean;
+  bodyLimitBytes: number;
+  introspection: boolean;
+}
+
+/**
+ * Reads and validates the configuration from environment variables.
+ * Throws ConfigError naming every bad variable and what it expects.
+ */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppConfig {
+  const env = cleanEnv(environment, specs, {
+    reporter: ({ errors }) => {
+      const problems = Object.entries(errors).map(
+        ([name, error]) => `${name}: ${(error as Error).message}`,
+      );
+      if (problems.length > 0) {
+        throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+      }
+    },
+  });
+
+  return {
+    nodeEnv: env.NODE_ENV as AppConfig['nodeEnv'],
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    databaseUrl: env.DATABASE_URL || undefined,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    embeddedPostgres: { port: env.EMBEDDED_POSTGRES_PORT, dir: env.EMBEDDED_POSTGRES_DIR },
+    migrateOnStart: env.MIGRATE_ON_START,
+    prepaidIdHmacKey: env.PREPAID_ID_HMAC_KEY,
+    prepaidIdEncryptionKey: env.PREPAID_ID_ENCRYPTION_KEY,
+    maxTransactionAmount: env.MAX_TRANSACTION_AMOUNT,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    eventPollIntervalMs: env.EVENT_POLL_INTERVAL_MS,
+    trustProxy: env.TRUST_PROXY,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    introspection: env.ENABLE_INTROSPECTION ?? env.NODE_ENV !== 'production',
+  };
+}
+
+/** Lists the settings that are unsafe in production, for a warning at start. */
+export function productionWarnings(config: AppConfig): string[] {
+  if (config.nodeEnv !== 'production') return [];
+  const warnings: string[] = [];
+  if (config.prepaidIdHmacKey.equals(Buffer.from(DEVELOPMENT_HMAC_KEY, 'hex'))) {
+    warnings.push('PREPAID_ID_HMAC_KEY is the public development key; set a secret key');
+  }
+  if (config.prepaidIdEncryptionKey.equals(Buffer.from(DEVELOPMENT_ENCRYPTION_KEY, 'hex'))) {
+    warnings.push('PREPAID_ID_ENCRYPTION_KEY is the public development key; set a secret key');
+  }
+  return warnings;
+}

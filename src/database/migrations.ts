@@ -1,0 +1,10 @@
+import { Migration20261204170000_ledger } from './migrations/Migration20261204170000_ledger';
+
+/**
+ * Migrations in the order they run. Listing them here keeps the compiled
+ * server independent of folder scanning; `npm run migration:create` writes new
+ * files next to these, and each must be added to this list.
+ */
+export const MIGRATIONS = [
+  { name: 'Migration20261204170000_ledger', class: Migration20261204170000_ledger },
+];

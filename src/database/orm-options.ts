@@ -1,0 +1,43 @@
+import { defineConfig } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from './migrations';
+
+export interface OrmOptionsInput {
+  databaseUrl: string;
+  poolMax: number;
+  debug?: boolean;
+}
+
+// Bounded waits keep a stuck lock or a runaway query from holding a pool
+// connection forever; the ledger retries lock timeouts a few times.
+const SESSION_SETTINGS = '-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000';
+
+export function ormOptions(input: OrmOptionsInput) {
+  return defineConfig({
+    clientUrl: input.databaseUrl,
+    entities: ENTITIES,
+    extensions: [Migrator],
+    // Entities are listed explicitly and decorated with explicit types, so
+    // MikroORM needs neither folder discovery nor the TypeScript compiler.
+    discovery: { requireEntitiesArray: true },
+    pool: { min: 0, max: input.poolMax },
+    driverOptions: { connection: { options: SESSION_SETTINGS } },
+    migrations: {
+      tableName: 'mikro_orm_migrations',
+      // Relative to the working directory, which is the project root for npm scripts.
+      path: 'dist/src/database/migrations',
+      pathTs: 'src/database/migrations',
+      migrationsList: MIGRATIONS,
+      transactional: true,
+      allOrNothing: true,
+      emit: 'ts',
+      // The server logs applied migrations through pino instead.
+      silent: true,
+    },
+    debug: input.debug ?? false,
+    // The server logs through pino; MikroORM's own logger would bypass it.
+    ignoreUndefinedInQuery: true,
+    forceUtcTimezone: true,
+  });
+}

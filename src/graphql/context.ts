@@ -1,0 +1,46 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from '../logging/logger';
+import type { MerchantCaller } from '../merchants/api-key.service';
+import type { Services } from '../services';
+import { forbidden, unauthenticated } from './errors';
+import type { ApiKeyScope } from '../merchants/api-key.entity';
+
+export type Caller = { kind: 'anonymous' } | ({ kind: 'merchant' } & MerchantCaller);
+
+/** Per-request DataLoaders, created on first use. */
+export class Loaders {
+  private readonly loaders = new Map<string, unknown>();
+
+  get<T>(name: string, create: () => T): T {
+    let loader = this.loaders.get(name) as T | undefined;
+    if (!loader) {
+      loader = create();
+      this.loaders.set(name, loader);
+    }
+    return loader;
+  }
+}
+
+/** What every resolver receives: who calls, a request-scoped EntityManager and the services. */
+export interface RequestContext {
+  requestId: string;
+  logger: Logger;
+  em: EntityManager;
+  caller: Caller;
+  loaders: Loaders;
+  services: Services;
+  /** Client address, for rate limits and the audit log. */
+  ip: string;
+}
+
+/** Returns the calling merchant, or throws UNAUTHENTICATED or FORBIDDEN. */
+export function requireMerchant(context: RequestContext, scope: ApiKeyScope): MerchantCaller {
+  const { caller } = context;
+  if (caller.kind !== 'merchant') {
+    throw unauthenticated('A merchant API key is required: send Authorization: Bearer mk_...');
+  }
+  if (!caller.scopes.includes(scope)) {
+    throw forbidden(`This API key lacks the "${scope}" scope`);
+  }
+  return caller;
+}

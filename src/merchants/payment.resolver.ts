@@ -1,0 +1,119 @@
+import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { requireMerchant, type RequestContext } from '../graphql/context';
+import { ErrorCode } from '../graphql/errors';
+import { fromGlobalId } from '../graphql/relay';
+import { toTransactionView, TRANSACTION_TYPE_NAME } from '../transactions/transaction.type';
+import type { ChargeOutcome, RefundOutcome } from './payment.service';
+import {
+  AmountLimitExceededError,
+  ChargeInput,
+  ChargeResult,
+  ChargeSuccess,
+  IdempotencyKeyReusedError,
+  InsufficientBalanceError,
+  InvalidPrepaidIdError,
+  PrepaidBalance,
+  RefundExceedsChargeError,
+  RefundInput,
+  RefundResult,
+  RefundSuccess,
+  TransactionNotFoundError,
+  userError,
+} from './payment.types';
+import {
+  checkDescription,
+  checkIdempotencyKey,
+  checkMetadata,
+  checkOrderReference,
+  checkPositiveAmount,
+} from './payment.validation';
+
+const KEY_REUSED_MESSAGE = 'This idempotency key was used for a different request; use a new key';
+
+@Resolver()
+export class PaymentResolver {
+  @Mutation(() => ChargeResult, { description: 'Charges a prepaid ID: a wallet, a card or a one-time ID.' })
+  async charge(@Arg('input') input: ChargeInput, @Ctx() context: RequestContext): Promise<typeof ChargeResult> {
+    const merchant = requireMerchant(context, 'charge');
+    checkPositiveAmount(input.amount);
+    checkIdempotencyKey(input.idempotencyKey);
+    checkOrderReference(input.orderReference);
+    checkDescription(input.description);
+    checkMetadata(input.metadata);
+
+    const outcome = await context.services.payments.charge(context.em, merchant.merchantId, input);
+    return chargeResult(outcome);
+  }
+
+  @Mutation(() => RefundResult, { description: 'Refunds a charge in full or in part, back to the prepaid ID it came from.' })
+  async refund(@Arg('input') input: RefundInput, @Ctx() context: RequestContext): Promise<typeof RefundResult> {
+    const merchant = requireMerchant(context, 'refund');
+    if (input.amount !== null && input.amount !== undefined) checkPositiveAmount(input.amount);
+    checkIdempotencyKey(input.idempotencyKey);
+    checkDescription(input.description);
+
+    const transactionId = fromGlobalId(TRANSACTION_TYPE_NAME, input.transactionId);
+    if (!transactionId || !/^[0-9a-f-]{36}$/.test(transactionId)) {
+      return userError(TransactionNotFoundError, ErrorCode.TRANSACTION_NOT_FOUND, 'No such charge of this merchant');
+    }
+    const outcome = await context.services.payments.refund(context.em, merchant.merchantId, {
+      ...input,
+      transactionId,
+    });
+    return refundResult(outcome);
+  }
+
+  @Query(() => PrepaidBalance, { description: 'Whether a prepaid ID can be charged, and its available balance.' })
+  async prepaidBalance(@Arg('prepaidId') prepaidId: string, @Ctx() context: RequestContext): Promise<PrepaidBalance> {
+    requireMerchant(context, 'inquiry');
+    return Object.assign(new PrepaidBalance(), await context.services.payments.inquire(context.em, prepaidId));
+  }
+}
+
+function chargeResult(outcome: ChargeOutcome): typeof ChargeResult {
+  if (outcome.ok) {
+    return Object.assign(new ChargeSuccess(), {
+      transaction: toTransactionView(outcome.transaction, outcome.transaction.creditAccountId),
+      balanceAfter: outcome.transaction.debitBalanceAfter,
+      replayed: outcome.replayed,
+    });
+  }
+  switch (outcome.code) {
+    case 'INSUFFICIENT_BALANCE':
+      return userError(InsufficientBalanceError, ErrorCode.INSUFFICIENT_BALANCE, 'The prepaid ID has too few points for this charge', {
+        available: outcome.available,
+      });
+    case 'INVALID_PREPAID_ID':
+      return userError(InvalidPrepaidIdError, ErrorCode.INVALID_PREPAID_ID, 'The prepaid ID is not valid for payment');
+    case 'IDEMPOTENCY_KEY_REUSED':
+      return userError(IdempotencyKeyReusedError, ErrorCode.IDEMPOTENCY_KEY_REUSED, KEY_REUSED_MESSAGE);
+    case 'AMOUNT_LIMIT_EXCEEDED':
+      return userError(AmountLimitExceededError, ErrorCode.AMOUNT_LIMIT_EXCEEDED, `A single charge may be at most ${outcome.maximum} points`, {
+        maximum: outcome.maximum,
+      });
+  }
+}
+
+function refundResult(outcome: RefundOutcome): typeof RefundResult {
+  if (outcome.ok) {
+    return Object.assign(new RefundSuccess(), {
+      transaction: toTransactionView(outcome.transaction, outcome.transaction.debitAccountId),
+      refundableRemaining: outcome.refundable,
+      replayed: outcome.replayed,
+    });
+  }
+  switch (outcome.code) {
+    case 'TRANSACTION_NOT_FOUND':
+      return userError(TransactionNotFoundError, ErrorCode.TRANSACTION_NOT_FOUND, 'No such charge of this merchant');
+    case 'REFUND_EXCEEDS_CHARGE':
+      return userError(RefundExceedsChargeError, ErrorCode.REFUND_EXCEEDS_CHARGE, `At most ${outcome.refundable} points of this charge can still be refunded`, {
+        refundable: outcome.refundable,
+      });
+    case 'IDEMPOTENCY_KEY_REUSED':
+      return userError(IdempotencyKeyReusedError, ErrorCode.IDEMPOTENCY_KEY_REUSED, KEY_REUSED_MESSAGE);
+    case 'AMOUNT_LIMIT_EXCEEDED':
+      return userError(AmountLimitExceededError, ErrorCode.AMOUNT_LIMIT_EXCEEDED, `A single refund may be at most ${outcome.maximum} points`, {
+        maximum: outcome.maximum,
+      });
+  }
+}

@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sqlFor, type Sql } from '../database/sql';
+import type { LedgerService } from '../ledger/ledger.service';
+import type { PostingGuard, PostingResult, TransactionRecord } from '../ledger/ledger.types';
+import { readTransaction, TRANSACTION_COLUMNS, type TransactionRow } from '../ledger/transaction-row';
+import type { PrepaidIdService, ResolvedPrepaidId } from '../prepaid/prepaid-id.service';
+import type { MerchantService } from './merchant.service';
+
+export interface ChargeRequest {
+  prepaidId: string;
+  amount: number;
+  idempotencyKey: string;
+  orderReference: string;
+  description?: string | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface RefundRequest {
+  transactionId: string;
+  /** Omitted: refund everything not refunded yet. */
+  amount?: number | null;
+  idempotencyKey: string;
+  description?: string | null;
+}
+
+export type ChargeOutcome =
+  | { ok: true; transaction: TransactionRecord; replayed: boolean }
+  | { ok: false; code: 'INVALID_PREPAID_ID' }
+  | { ok: false; code: 'AMOUNT_LIMIT_EXCEEDED'; maximum: number }
+  | { ok: false; code: 'INSUFFICIENT_BALANCE'; available: number }
+  | { ok: false; code: 'IDEMPOTENCY_KEY_REUSED' };
+
+export type RefundOutcome =
+  | { ok: true; transaction: TransactionRecord; replayed: boolean; refundable: number }
+  | { ok: false; code: 'TRANSACTION_NOT_FOUND' }
+  | { ok: false; code: 'AMOUNT_LIMIT_EXCEEDED'; maximum: number }
+  | { ok: false; code: 'REFUND_EXCEEDS_CHARGE'; refundable: number }
+  | { ok: false; code: 'IDEMPOTENCY_KEY_REUSED' };
+
+export interface BalanceInquiry {
+  valid: boolean;
+  balance: number | null;
+}
+
+const REFUNDABLE_KINDS = ['charge', 'capture'];
+
+/** Stable SHA-256 of a request, so that a replay can be told apart from a different request. */
+export function fingerprint(parts: unknown[]): Buffer {
+  return createHash('sha256').update(JSON.stringify(parts, sortedKeys)).digest();
+}
+
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (value && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value)) {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  }
+  return value;
+}
+
+/** Merchants' money movements: charges, refunds and balance inquiries on prepaid IDs. */
+export class PaymentService {
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly prepaidIds: PrepaidIdService,
+    private readonly merchants: MerchantService,
+    private readonly maxTransactionAmount: number,
+  ) {}
+
+  async charge(em: EntityManager, merchantId: string, request: ChargeRequest): Promise<ChargeOutcome> {
+    const sql = sqlFor(em);
+    const scope = `merchant:${merchantId}`;
+    const prepaid = await this.prepaidIds.resolve(sql, request.prepaidId);
+    // An unknown ID still gets a fingerprint, so that reusing a key with a
+    // mistyped ID is reported as a reused key rather than as a replay.
+    const idHash = prepaid?.lookupHash.toString('hex') ?? `invalid:${request.prepaidId}`;
+    const requestFingerprint = fingerprint([
+      'charge',
+      idHash,
+      request.amount,
+      request.orderReference,
+      request.description ?? null,
+      request.metadata ?? null,
+    ]);
+
+    // A retry returns the first result even if the ID was blocked since.
+    const earlier = await this.findByKey(sql, scope, request.idempotencyKey);
+    if (earlier) {
+      if (!earlier.fingerprint.equals(requestFingerprint)) return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
+      return { ok: true, transaction: earlier.transaction, replayed: true };
+    }
+
+    if (request.amount > this.maxTransactionAmount) {
+      return { ok: false, code: 'AMOUNT_LIMIT_EXCEEDED', maximum: this.maxTransactionAmount };
+    }
+    if (!prepaid || prepaid.status !== 'active') return { ok: false, code: 'INVALID_PREPAID_ID' };
+
+    const merchant = await this.merchants.find(sql, merchantId);
+    if (!merchant) throw new Error(`merchant ${merchantId} of an authenticated key does not exist`);
+
+    const result = await this.ledger.post(em, {
+      kind: 'charge',
+      debitAccountId: prepaid.ledgerAccountId,
+      creditAccountId: merchant.settlementAccountId,
+      amount: request.amount,
+      merchantId,
+      prepaidIdId: prepaid.id,
+      orderReference: request.orderReference,
+      description: request.description ?? null,
+      metadata: request.metadata ?? null,
+      idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
+      guard: stillActive(prepaid),
+    });
+    return toChargeOutcome(result);
+  }
+
+  async refund(em: EntityManager, merchantId: string, request: RefundRequest): Promise<RefundOutcome> {
+    const sql = sqlFor(em);
+    const scope = `merchant:${merchantId}`;
+    const requestFingerprint = fingerprint([
+      'refund',
+      request.transactionId,
+      request.amount ?? null,
+      request.description ?? null,
+    ]);
+
+    const earlier = await this.findByKey(sql, scope, request.idempotencyKey);
+    if (earlier) {
+      if (!earlier.fingerprint.equals(requestFingerprint)) return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
+      const refundable = await refundableAmount(sql, earlier.transaction.parentId!);
+      return { ok: true, transaction: earlier.transaction, replayed: true, refundable };
+    }
+
+    // Another merchant's charge is reported as not found, which tells its
+    // caller nothing about other merchants' transactions.
+    const charge = await sql.one<TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS} FROM ledger_transaction
+        WHERE id = ? AND merchant_id = ? AND kind IN (?, ?) AND status = 'posted'`,
+      [request.transactionId, merchantId, ...REFUNDABLE_KINDS],
+    );
+    if (!charge) return { ok: false, code: 'TRANSACTION_NOT_FOUND' };
+    const original = readTransaction(charge);
+
+    const amount = request.amount ?? (await refundableAmount(sql, original.id));
+    if (amount > this.maxTransactionAmount) {
+      return { ok: false, code: 'AMOUNT_LIMIT_EXCEEDED', maximum: this.maxTransactionAmount };
+    }
+    if (amount <= 0) return { ok: false, code: 'REFUND_EXCEEDS_CHARGE', refundable: 0 };
+
+    // Both accounts of every refund of one charge are the same two, so the
+    // ledger's account locks serialise concurrent refunds and the total read
+    // in this guard cannot change before the posting commits.
+    const guard: PostingGuard = async (locked) => {
+      const refundable = await refundableAmount(locked, original.id);
+      if (amount > refundable) return { code: 'REFUND_EXCEEDS_CHARGE', refundable };
+      return undefined;
+    };
+    const result = await this.ledger.post(em, {
+      kind: 'refund',
+      debitAccountId: original.creditAccountId,
+      creditAccountId: original.debitAccountId,
+      amount,
+      merchantId,
+      prepaidIdId: original.prepaidIdId,
+      parentId: original.id,
+      orderReference: original.orderReference,
+      description: request.description ?? null,
+      idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
+      guard,
+    });
+    if (!result.ok) {
+      if (result.code === 'REFUND_EXCEEDS_CHARGE') return { ok: false, code: result.code, refundable: result.refundable };
+      if (result.code === 'IDEMPOTENCY_KEY_REUSED') return { ok: false, code: result.code };
+      throw new Error(`unexpected refund failure ${result.code}`);
+    }
+    const refundable = await refundableAmount(sqlFor(em), original.id);
+    return { ok: true, transaction: result.transaction, replayed: result.replayed, refundable };
+  }
+
+  /** Reports whether a prepaid ID can be charged and its available balance. */
+  async inquire(em: EntityManager, prepaidId: string): Promise<BalanceInquiry> {
+    const sql = sqlFor(em);
+    const prepaid = await this.prepaidIds.resolve(sql, prepaidId);
+    if (!prepaid || prepaid.status !== 'active') return { valid: false, balance: null };
+    const row = await sql.one<{ available: string }>(
+      'SELECT balance_posted - balance_held AS available FROM ledger_account WHERE id = ?',
+      [prepaid.ledgerAccountId],
+    );
+    return { valid: true, balance: Number(row!.available) };
+  }
+
+  private async findByKey(
+    sql: Sql,
+    scope: string,
+    key: string,
+  ): Promise<{ transaction: TransactionRecord; fingerprint: Buffer } | undefined> {
+    const row = await sql.one<TransactionRow & { request_fingerprint: Buffer }>(
+      `SELECT ${TRANSACTION_COLUMNS}, request_fingerprint FROM ledger_transaction
+        WHERE idempotency_scope = ? AND idempotency_key = ?`,
+      [scope, key],
+    );
+    return row && { transaction: readTransaction(row), fingerprint: row.request_fingerprint };
+  }
+}
+
+/** Rejects the charge if the prepaid ID was blocked or retired after it was looked up. */
+function stillActive(prepaid: ResolvedPrepaidId): PostingGuard {
+  return async (sql) => {
+    const row = await sql.one<{ status: string }>('SELECT status FROM prepaid_id WHERE id = ?', [prepaid.id]);
+    return row?.status === 'active' ? undefined : { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
+  };
+}
+
+async function refundableAmount(sql: Sql, chargeId: string): Promise<number> {
+  const row = await sql.one<{ refundable: string }>(
+    `SELECT c.amount - COALESCE(SUM(r.amount), 0) AS refundable
+       FROM ledger_transaction c
+       LEFT JOIN ledger_transaction r ON r.parent_id = c.id AND r.kind = 'refund'
+      WHERE c.id = ?
+      GROUP BY c.amount`,
+    [chargeId],
+  );
+  return Number(row?.refundable ?? 0);
+}
+
+function toChargeOutcome(result: PostingResult): ChargeOutcome {
+  if (result.ok) return result;
+  switch (result.code) {
+    case 'INSUFFICIENT_BALANCE':
+      return { ok: false, code: result.code, available: result.available };
+    case 'IDEMPOTENCY_KEY_REUSED':
+      return { ok: false, code: result.code };
+    case 'REJECTED':
+      return { ok: false, code: 'INVALID_PREPAID_ID' };
+    default:
+      throw new Error(`unexpected charge failure ${result.code}`);
+  }
+}
