@@ -1,4 +1,4 @@
-import { bool, cleanEnv, makeValidator, num, port, str, url } from 'envalid';
+import { bool, cleanEnv, makeValidator, port, str, url } from 'envalid';
 
 /** Raised when an environment variable is missing or invalid; the message names each variable. */
 export class ConfigError extends Error {
@@ -18,6 +18,14 @@ const key256 = makeValidator<Buffer>((input) => {
   return Buffer.from(input, 'hex');
 });
 
+const tcpPort = makeValidator<number>((input) => {
+  const value = Number(input);
+  if (!/^\d+$/.test(input) || value > 65_535) {
+    throw new Error(`expected a TCP port from 0 to 65535, got "${input}"`);
+  }
+  return value;
+});
+
 const positiveInteger = makeValidator<number>((input) => {
   const value = Number(input);
   if (!Number.isSafeInteger(value) || value <= 0) {
@@ -29,7 +37,7 @@ const positiveInteger = makeValidator<number>((input) => {
 const specs = {
   NODE_ENV: str({ choices: ['development', 'production', 'test'], default: 'development' }),
   HOST: str({ default: '127.0.0.1', desc: 'Address the HTTP server binds to' }),
-  PORT: port({ default: 4000, desc: 'HTTP and WebSocket port; 0 picks a free one' }),
+  PORT: tcpPort({ default: 4000, desc: 'HTTP and WebSocket port; 0 picks a free one' }),
   LOG_LEVEL: str({
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',

@@ -21,6 +21,9 @@ export function ormOptions(input: OrmOptionsInput) {
     // Entities are listed explicitly and decorated with explicit types, so
     // MikroORM needs neither folder discovery nor the TypeScript compiler.
     discovery: { requireEntitiesArray: true },
+    // Discovery from explicit decorators is fast, and a file cache shared by
+    // processes has broken MikroORM under jest (Map objects of another realm).
+    metadataCache: { enabled: false },
     pool: { min: 0, max: input.poolMax },
     driverOptions: { connection: { options: SESSION_SETTINGS } },
     migrations: {

@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { readFile } from 'node:fs/promises';
+import { getNamedType, isInputObjectType, isObjectType, isInterfaceType } from 'graphql';
+import { getSchema } from '../../src/server/schema';
+import { printSchemaFile } from '../../src/server/schema-file';
+
+const MONEY_NAME = /^(amount|balance\w*|\w*Balance\w*|available|refundable\w*|maximum|creditLimit)$/;
+
+describe('schema.graphql', () => {
+  test('matches the type-graphql classes', async () => {
+    const committed = await readFile('schema.graphql', 'utf8');
+
+    // When this fails, run `npm run schema` and commit schema.graphql.
+    expect(committed).toBe(await printSchemaFile());
+  });
+
+  test('types every money field as Points', async () => {
+    const schema = await getSchema();
+    const moneyFields: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith('__')) continue;
+      if (!isObjectType(type) && !isInterfaceType(type) && !isInputObjectType(type)) continue;
+      for (const field of Object.values(type.getFields())) {
+        if (!MONEY_NAME.test(field.name) || type.name === schema.getQueryType()?.name) continue;
+        moneyFields.push(`${type.name}.${field.name}`);
+        expect(`${type.name}.${field.name}: ${getNamedType(field.type).name}`).toBe(
+          `${type.name}.${field.name}: Points`,
+        );
+      }
+    }
+    expect(moneyFields.length).toBeGreaterThan(10);
+  });
+});
