@@ -21,8 +21,9 @@ export const TRANSACTION_COLUMNS = [
 ].join(', ');
 
 /**
- * A ledger transaction row, either from the pg driver (bigint as string,
- * timestamps as Date) or from the outbox's JSON copy (numbers and ISO strings).
+ * A ledger transaction row, either from the database (bigint and timestamps
+ * as strings, as MikroORM configures the pg driver) or from the outbox's JSON
+ * copy (numbers and ISO strings).
  */
 export interface TransactionRow {
   id: string;

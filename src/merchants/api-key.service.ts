@@ -57,8 +57,8 @@ export class ApiKeyService {
       prefix: string;
       label: string;
       scopes: ApiKeyScope[];
-      created_at: Date;
-      revoked_at: Date | null;
+      created_at: string;
+      revoked_at: string | null;
     }>(
       `SELECT id, prefix, label, scopes, created_at, revoked_at FROM merchant_api_key
         WHERE merchant_id = ? ORDER BY created_at, id`,
@@ -69,8 +69,8 @@ export class ApiKeyService {
       prefix: row.prefix,
       label: row.label,
       scopes: row.scopes,
-      createdAt: row.created_at,
-      revokedAt: row.revoked_at,
+      createdAt: new Date(row.created_at),
+      revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
     }));
   }
 

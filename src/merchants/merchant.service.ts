@@ -17,7 +17,7 @@ interface SummaryRow {
   id: string;
   name: string;
   credit_limit: string;
-  created_at: Date;
+  created_at: string;
   settlement_account_id: string;
 }
 
@@ -27,7 +27,7 @@ function readSummary(row: SummaryRow): MerchantSummary {
     name: row.name,
     creditLimit: Number(row.credit_limit),
     settlementAccountId: row.settlement_account_id,
-    createdAt: row.created_at,
+    createdAt: new Date(row.created_at),
   };
 }
 
