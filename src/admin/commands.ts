@@ -6,7 +6,7 @@ import type { AdminRuntime } from './admin-runtime';
 
 export type Values = Record<string, string | boolean | undefined>;
 
-/** A command's options are missing or invalid; the message says which. */
+/** Raised when a command's options are missing or invalid. The message names the option. */
 export class UsageError extends Error {}
 
 export interface AdminCommand {

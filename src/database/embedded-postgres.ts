@@ -9,8 +9,8 @@ import type { Logger } from '../logging/logger';
 
 const execFileAsync = promisify(execFile);
 
-// The cluster is local to this machine and listens on loopback only, so the
-// password only keeps other local users out; it is not a deployment secret.
+// The cluster listens on loopback only. Its password keeps other local users
+// out and is not a deployment secret.
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
@@ -84,7 +84,7 @@ export async function startEmbeddedPostgres(
       return { url, stop: stopCluster };
     } catch (error) {
       if (ownerAlive) throw error;
-      options.logger.warn({ err: error }, 'leftover embedded Postgres does not answer; restarting it');
+      options.logger.warn({ err: error }, 'leftover embedded Postgres does not respond; restarting it');
       await runAs(account, binaries.pg_ctl, ['stop', '--wait', '--mode=immediate', '--pgdata', dataDir]);
     }
   }
@@ -220,8 +220,8 @@ async function importWithoutExitHooks() {
 
 async function isPostgresProcess(pid: number): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
-  // A PID can be reused by another program after a crash; on Linux the
-  // command line tells whether it is still a postgres server.
+  // After a crash the PID may belong to another program. On Linux the
+  // command line shows whether it is still a postgres server.
   if (!existsSync('/proc')) return true;
   try {
     const command = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');

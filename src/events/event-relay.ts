@@ -24,10 +24,10 @@ export interface EventRelayOptions {
  * that every instance agrees on, with none skipped and none repeated.
  *
  * Rows are read in (xid, id) order, and only those whose transaction id is
- * below the oldest transaction still running (the snapshot's xmin). A row of
- * a transaction that has not committed yet can still appear with a lower id
- * than rows already committed, so reading past a running transaction could
- * skip it; below xmin every transaction has ended and the rows are final.
+ * below the oldest transaction still running (the snapshot's xmin). A
+ * transaction that has not committed yet can still add a row that sorts before
+ * rows already committed, so a reader that passed it would skip that row.
+ * Below xmin every transaction has ended, so those rows are final.
  *
  * Instances are woken by NOTIFY, sent after the money's commit on this
  * relay's own connection, never inside the money's transaction: a pending
@@ -76,9 +76,9 @@ export class EventRelay {
   }
 
   /**
-   * Called after this instance committed a ledger transaction: reads the
-   * outbox at once and tells the other instances with one NOTIFY, coalescing
-   * commits that happen while a NOTIFY is under way.
+   * Reads the outbox at once after this instance committed a ledger
+   * transaction, and wakes the other instances with one NOTIFY. Commits that
+   * happen while a NOTIFY is under way share the next one.
    */
   committed(): void {
     this.wake();

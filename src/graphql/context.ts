@@ -21,7 +21,7 @@ export class Loaders {
   }
 }
 
-/** What every resolver receives: who calls, a request-scoped EntityManager and the services. */
+/** Context of every resolver: the caller, a request-scoped EntityManager and the services. */
 export interface RequestContext {
   requestId: string;
   logger: Logger;

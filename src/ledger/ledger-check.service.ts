@@ -23,10 +23,10 @@ export interface LedgerCheckReport {
 }
 
 /**
- * Verifies the ledger's invariants from the transactions themselves: the
- * posted balances sum to zero, each account's posted balance equals its
- * posted credits minus its posted debits, and each held balance equals its
- * authorizations that no capture, void or expiry has settled yet.
+ * Verifies the ledger's invariants from the transactions themselves. The
+ * posted balances must sum to zero. Each account's posted balance must equal
+ * its posted credits minus its posted debits. Each held balance must equal
+ * the account's authorizations that no capture, void or expiry has settled.
  */
 export class LedgerCheckService {
   async check(em: EntityManager): Promise<LedgerCheckReport> {

@@ -43,10 +43,10 @@ export interface LedgerServiceOptions {
 /**
  * The only code that changes ledger balances.
  *
- * Each posting runs in one database transaction: it takes advisory locks on
- * both accounts in ascending id order (so two postings never deadlock), reads
- * them, checks the rules, then updates both balances and inserts the ledger
- * transaction and its outbox event in a single statement.
+ * Each posting runs in one database transaction. It takes advisory locks on
+ * both accounts in ascending id order, so two postings never deadlock. Then it
+ * reads the accounts, checks the rules, and in a single statement updates both
+ * balances and inserts the ledger transaction and its outbox event.
  *
  * The locks are advisory rather than row locks because a row lock would
  * assign the transaction id (xid) before the wait, while an advisory lock

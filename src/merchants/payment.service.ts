@@ -45,18 +45,22 @@ export interface BalanceInquiry {
 
 const REFUNDABLE_KINDS = ['charge', 'capture'];
 
-/** Stable SHA-256 of a request, so that a replay can be told apart from a different request. */
+/** Computes a stable SHA-256 of a request, so that a replay can be distinguished from a different request. */
 export function fingerprint(parts: unknown[]): Buffer {
   return createHash('sha256').update(JSON.stringify(parts, sortedKeys)).digest();
 }
 
+/** JSON.stringify replacer that orders object keys, so that equal objects hash equally. */
 function sortedKeys(_key: string, value: unknown): unknown {
-  if (value && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value)) {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    );
-  }
-  return value;
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const entries = Object.entries(value as Record<string, unknown>);
+  entries.sort(([a], [b]) => compareStrings(a, b));
+  return Object.fromEntries(entries);
+}
+
+function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
 }
 
 /** Merchants' money movements: charges, refunds and balance inquiries on prepaid IDs. */
@@ -132,8 +136,8 @@ export class PaymentService {
       return { ok: true, transaction: earlier.transaction, replayed: true, refundable };
     }
 
-    // Another merchant's charge is reported as not found, which tells its
-    // caller nothing about other merchants' transactions.
+    // Another merchant's charge is reported as not found, which reveals
+    // nothing about other merchants' transactions.
     const charge = await sql.one<TransactionRow>(
       `SELECT ${TRANSACTION_COLUMNS} FROM ledger_transaction
         WHERE id = ? AND merchant_id = ? AND kind IN (?, ?) AND status = 'posted'`,

@@ -20,9 +20,9 @@ function invalidCredentials(message = 'The bearer token is invalid, revoked or e
 }
 
 /**
- * Identifies the caller of a request. No token means an anonymous caller;
- * a token that does not verify fails the whole request, so that a client
- * with a revoked key learns it at once instead of getting anonymous answers.
+ * Identifies the caller of a request. No token means an anonymous caller.
+ * A token that does not verify fails the whole request, so that a client with
+ * a revoked key learns it at once instead of getting anonymous responses.
  */
 export async function authenticate(em: EntityManager, services: Services, token: string | undefined): Promise<Caller> {
   if (token === undefined) return { kind: 'anonymous' };

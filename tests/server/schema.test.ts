@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { readFile } from 'node:fs/promises';
-import { getNamedType, isInputObjectType, isObjectType, isInterfaceType } from 'graphql';
+import { getNamedType, isInputObjectType, isObjectType, isInterfaceType, type GraphQLType } from 'graphql';
 import { getSchema } from '../../src/server/schema';
 import { printSchemaFile } from '../../src/server/schema-file';
 
@@ -23,7 +23,8 @@ describe('schema.graphql', () => {
       for (const field of Object.values(type.getFields())) {
         if (!MONEY_NAME.test(field.name) || type.name === schema.getQueryType()?.name) continue;
         moneyFields.push(`${type.name}.${field.name}`);
-        expect(`${type.name}.${field.name}: ${getNamedType(field.type).name}`).toBe(
+        const fieldType = getNamedType(field.type as GraphQLType);
+        expect(`${type.name}.${field.name}: ${fieldType.name}`).toBe(
           `${type.name}.${field.name}: Points`,
         );
       }
