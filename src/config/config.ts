@@ -10,6 +10,7 @@ export class ConfigError extends Error {
 export const DEVELOPMENT_HMAC_KEY = '6465762d686d61632d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
 export const DEVELOPMENT_ENCRYPTION_KEY =
   '6465762d656e632d6b65792d2d2d646f2d6e6f742d7573652d696e2d70726f64';
+export const DEVELOPMENT_TOTP_KEY = '6465762d746f74702d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
 
 const key256 = makeValidator<Buffer>((input) => {
   if (!/^[0-9a-fA-F]{64}$/.test(input)) {
@@ -55,6 +56,12 @@ const specs = {
   TRUST_PROXY: bool({ default: false }),
   BODY_LIMIT_BYTES: positiveInteger({ default: 100_000 }),
   ENABLE_INTROSPECTION: bool({ default: undefined }),
+  TOTP_ENCRYPTION_KEY: key256({ default: Buffer.from(DEVELOPMENT_TOTP_KEY, 'hex') }),
+  SMTP_URL: url({ default: undefined, desc: 'smtp:// or smtps:// URL; unset keeps mails in the outbox' }),
+  MAIL_FROM: str({ default: 'Prepaid Wallet <no-reply@wallet.invalid>' }),
+  APP_URL: url({ default: 'http://127.0.0.1:3000', desc: 'Base URL of the member app, for links in mails' }),
+  SESSION_IDLE_MINUTES: positiveInteger({ default: 30 }),
+  SESSION_MAX_HOURS: positiveInteger({ default: 24 }),
 };
 
 export interface AppConfig {
@@ -77,6 +84,14 @@ export interface AppConfig {
   trustProxy: boolean;
   bodyLimitBytes: number;
   introspection: boolean;
+  /** AES-256-GCM key for TOTP secrets; recovery codes are hashed with a key derived from it. */
+  totpEncryptionKey: Buffer;
+  /** Unset: mails are kept in the mail outbox table and not sent. */
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  appUrl: string;
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
 }
 
 /**
@@ -112,6 +127,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     trustProxy: env.TRUST_PROXY,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     introspection: env.ENABLE_INTROSPECTION ?? env.NODE_ENV !== 'production',
+    totpEncryptionKey: env.TOTP_ENCRYPTION_KEY,
+    smtpUrl: env.SMTP_URL || undefined,
+    mailFrom: env.MAIL_FROM,
+    appUrl: env.APP_URL.replace(/\/+$/, ''),
+    sessionIdleMinutes: env.SESSION_IDLE_MINUTES,
+    sessionMaxHours: env.SESSION_MAX_HOURS,
   };
 }
 
@@ -124,6 +145,12 @@ export function productionWarnings(config: AppConfig): string[] {
   }
   if (config.prepaidIdEncryptionKey.equals(Buffer.from(DEVELOPMENT_ENCRYPTION_KEY, 'hex'))) {
     warnings.push('PREPAID_ID_ENCRYPTION_KEY is the public development key; set a secret key');
+  }
+  if (config.totpEncryptionKey.equals(Buffer.from(DEVELOPMENT_TOTP_KEY, 'hex'))) {
+    warnings.push('TOTP_ENCRYPTION_KEY is the public development key; set a secret key');
+  }
+  if (!config.smtpUrl) {
+    warnings.push('SMTP_URL is unset, so mails are kept in the outbox and not sent');
   }
   return warnings;
 }

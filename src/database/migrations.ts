@@ -1,4 +1,5 @@
 import { Migration20261204170000_ledger } from './migrations/Migration20261204170000_ledger';
+import { Migration20261204180000_members } from './migrations/Migration20261204180000_members';
 
 /**
  * Migrations in the order they run. Listing them here keeps the compiled
@@ -7,4 +8,5 @@ import { Migration20261204170000_ledger } from './migrations/Migration2026120417
  */
 export const MIGRATIONS = [
   { name: 'Migration20261204170000_ledger', class: Migration20261204170000_ledger },
+  { name: 'Migration20261204180000_members', class: Migration20261204180000_members },
 ];
