@@ -1,3 +1,6 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { AuditService } from './audit/audit.service';
+import { Clock } from './config/clock';
 import type { AppConfig } from './config/config';
 import { EventHub, type EventTopic } from './events/event-hub';
 import type { EventRelay } from './events/event-relay';
@@ -6,13 +9,26 @@ import { openSubscription } from './events/subscriptions';
 import { LedgerCheckService } from './ledger/ledger-check.service';
 import { LedgerService } from './ledger/ledger.service';
 import type { Logger } from './logging/logger';
+import type { MailDispatcher } from './mail/mail-dispatcher';
+import { MailService } from './mail/mail.service';
+import { AccountService } from './members/account.service';
+import { LoginService } from './members/login.service';
+import { PasswordHasher } from './members/password-hasher';
+import { PasswordService } from './members/password.service';
+import { RegistrationService } from './members/registration.service';
+import { deriveKey, SecretBox } from './members/secret-box';
+import { SessionService } from './members/session.service';
+import { TwoFactorService } from './members/two-factor.service';
+import { WithdrawalService } from './members/withdrawal.service';
 import { ApiKeyService } from './merchants/api-key.service';
 import { MerchantService } from './merchants/merchant.service';
 import { PaymentService } from './merchants/payment.service';
 import { CardService } from './prepaid/card.service';
 import { PrepaidIdService } from './prepaid/prepaid-id.service';
 import { PrepaidIdVault } from './prepaid/prepaid-id.vault';
+import { RateLimits } from './rate-limit/rate-limits';
 import { TransactionHistoryService } from './transactions/transaction-history.service';
+import { WalletService } from './wallets/wallet.service';
 
 /** The services of one process, created once and shared by every request. */
 export interface Services {
@@ -24,6 +40,18 @@ export interface Services {
   apiKeys: ApiKeyService;
   payments: PaymentService;
   history: TransactionHistoryService;
+  wallets: WalletService;
+  sessions: SessionService;
+  registration: RegistrationService;
+  login: LoginService;
+  twoFactor: TwoFactorService;
+  passwords: PasswordService;
+  accounts: AccountService;
+  withdrawals: WithdrawalService;
+  mail: MailService;
+  audit: AuditService;
+  limits: RateLimits;
+  clock: Clock;
   hub: EventHub;
   /** Opens a live event subscription; `tag` groups subscriptions to close together. */
   subscribe(topic: EventTopic, tag?: string): Promise<AsyncIterableIterator<LedgerEvent>>;
@@ -32,17 +60,54 @@ export interface Services {
 export interface ServiceDependencies {
   config: AppConfig;
   logger: Logger;
-  /** Absent in the operator CLI, which delivers no events. */
+  orm: MikroORM;
+  /** Absent in the operator CLI, which delivers no events and sends no mail. */
   relay?: EventRelay;
+  mailDispatcher?: MailDispatcher;
   hub?: EventHub;
 }
 
-export function createServices({ config, logger, relay, hub = new EventHub() }: ServiceDependencies): Services {
+/** Channel on which instances tell each other that sessions ended, so their subscriptions close. */
+export const SESSION_ENDED_CHANNEL = 'session_ended';
+
+export function createServices(dependencies: ServiceDependencies): Services {
+  const { config, logger, orm, relay, mailDispatcher, hub = new EventHub() } = dependencies;
   const ledger = new LedgerService({ logger, onCommitted: () => relay?.committed() });
   const prepaidIds = new PrepaidIdService(
     new PrepaidIdVault(config.prepaidIdHmacKey, config.prepaidIdEncryptionKey),
   );
   const merchants = new MerchantService(ledger);
+  const wallets = new WalletService(ledger, prepaidIds);
+  const audit = new AuditService();
+  const mail = new MailService();
+  const limits = new RateLimits(orm.em.getKnex(), config.rateLimits);
+  const hasher = new PasswordHasher();
+  const mailQueued = () => mailDispatcher?.wake();
+  const clock = new Clock();
+
+  const sessions = new SessionService({
+    idleMinutes: config.sessionIdleMinutes,
+    maxHours: config.sessionMaxHours,
+  });
+  sessions.onEnded = (sessionIds) => {
+    for (const sessionId of sessionIds) {
+      hub.closeTagged(`session:${sessionId}`);
+      relay?.notify(SESSION_ENDED_CHANNEL, sessionId).catch((error: Error) => {
+        // Other instances still close the subscription at their next session sweep.
+        logger.warn({ err: error, sessionId }, 'sending the session-ended NOTIFY failed');
+      });
+    }
+  };
+
+  const twoFactor = new TwoFactorService({
+    secrets: new SecretBox(config.totpEncryptionKey),
+    recoveryKey: deriveKey(config.totpEncryptionKey, 'recovery codes'),
+    hasher,
+    limits,
+    audit,
+    clock,
+  });
+
   return {
     ledger,
     ledgerCheck: new LedgerCheckService(),
@@ -52,6 +117,44 @@ export function createServices({ config, logger, relay, hub = new EventHub() }: 
     apiKeys: new ApiKeyService(),
     payments: new PaymentService(ledger, prepaidIds, merchants, config.maxTransactionAmount),
     history: new TransactionHistoryService(),
+    wallets,
+    sessions,
+    registration: new RegistrationService({
+      hasher,
+      mail,
+      wallets,
+      audit,
+      limits,
+      appUrl: config.appUrl,
+      mailQueued,
+    }),
+    login: new LoginService({ hasher, sessions, twoFactor, limits, audit }),
+    twoFactor,
+    passwords: new PasswordService({
+      hasher,
+      sessions,
+      twoFactor,
+      mail,
+      audit,
+      limits,
+      appUrl: config.appUrl,
+      mailQueued,
+    }),
+    accounts: new AccountService(sessions, audit, wallets, twoFactor),
+    withdrawals: new WithdrawalService({
+      hasher,
+      ledger,
+      wallets,
+      sessions,
+      twoFactor,
+      mail,
+      audit,
+      mailQueued,
+    }),
+    mail,
+    audit,
+    limits,
+    clock,
     hub,
     subscribe(topic, tag) {
       if (!relay) throw new Error('this process delivers no events');

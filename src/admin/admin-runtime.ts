@@ -38,7 +38,7 @@ export async function openAdminRuntime(): Promise<AdminRuntime> {
   }
   const orm = await MikroORM.init(ormOptions({ databaseUrl: config.databaseUrl!, poolMax: 2 }));
   await orm.getMigrator().up();
-  const services = createServices({ config, logger });
+  const services = createServices({ config, logger, orm });
   return {
     config,
     logger,

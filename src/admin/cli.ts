@@ -6,7 +6,10 @@ const USAGE = `Usage: npm run admin -- <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, command]) => `  ${name.padEnd(18)} ${command.summary}\n${' '.repeat(21)}${command.usage}`)
+  .map(
+    ([name, command]) =>
+      `  ${name.padEnd(18)} ${command.summary}\n${' '.repeat(21)}${command.usage}`,
+  )
   .join('\n')}
 
 The database is DATABASE_URL, or the embedded Postgres of \`npm start\` when it is unset.`;
@@ -16,15 +19,21 @@ async function main(): Promise<void> {
   const [name, ...rest] = process.argv.slice(2);
   const command = name ? COMMANDS[name] : undefined;
   if (!command) {
-    process.stderr.write(`${name && name !== 'help' ? `Unknown command "${name}".\n\n` : ''}${USAGE}\n`);
+    process.stderr.write(
+      `${name && name !== 'help' ? `Unknown command "${name}".\n\n` : ''}${USAGE}\n`,
+    );
     process.exit(name && name !== 'help' ? 2 : 0);
   }
 
   let values: Values;
   try {
-    ({ values } = parseArgs({ args: rest, options: command.options, strict: true }) as { values: Values });
+    ({ values } = parseArgs({ args: rest, options: command.options, strict: true }) as {
+      values: Values;
+    });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nUsage: npm run admin -- ${name} ${command.usage}\n`);
+    process.stderr.write(
+      `${(error as Error).message}\nUsage: npm run admin -- ${name} ${command.usage}\n`,
+    );
     process.exit(2);
   }
 
@@ -37,7 +46,8 @@ async function main(): Promise<void> {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`error: ${message}\n`);
-    if (error instanceof UsageError) process.stderr.write(`Usage: npm run admin -- ${name} ${command.usage}\n`);
+    if (error instanceof UsageError)
+      process.stderr.write(`Usage: npm run admin -- ${name} ${command.usage}\n`);
     await runtime?.close().catch(() => undefined);
     process.exit(error instanceof UsageError ? 2 : 1);
   }

@@ -1,24 +1,15 @@
-import type { ParseArgsConfig } from 'node:util';
 import { sqlFor } from '../database/sql';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../merchants/api-key.entity';
 import { groupDigits } from '../prepaid/prepaid-id';
-import type { AdminRuntime } from './admin-runtime';
+import { UsageError, type AdminCommand, type Values } from './admin-command';
+import { MAIL_COMMANDS } from './mail-commands';
 
-export type Values = Record<string, string | boolean | undefined>;
-
-/** Raised when a command's options are missing or invalid. The message names the option. */
-export class UsageError extends Error {}
-
-export interface AdminCommand {
-  summary: string;
-  usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(runtime: AdminRuntime, values: Values, print: (line: string) => void): Promise<void>;
-}
+export { UsageError, type AdminCommand, type Values };
 
 function required(values: Values, name: string): string {
   const value = values[name];
-  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${name} is required`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new UsageError(`--${name} is required`);
   return value;
 }
 
@@ -52,19 +43,35 @@ export const COMMANDS: Record<string, AdminCommand> = {
     },
   },
   'key:create': {
-    summary: "Create an API key for a merchant; the key is printed once and cannot be shown again.",
+    summary: 'Create an API key for a merchant; the key is printed once and cannot be shown again.',
     usage: `--merchant <id> [--label <text>] [--scopes ${API_KEY_SCOPES.join(',')}]`,
-    options: { merchant: { type: 'string' }, label: { type: 'string' }, scopes: { type: 'string' } },
+    options: {
+      merchant: { type: 'string' },
+      label: { type: 'string' },
+      scopes: { type: 'string' },
+    },
     async run({ orm, services }, values, print) {
       const sql = sqlFor(orm.em.fork());
       const merchantId = required(values, 'merchant');
-      if (!/^[0-9a-f-]{36}$/.test(merchantId) || !(await services.merchants.find(sql, merchantId))) {
+      if (
+        !/^[0-9a-f-]{36}$/.test(merchantId) ||
+        !(await services.merchants.find(sql, merchantId))
+      ) {
         throw new Error(`merchant ${merchantId} not found; list merchants with merchant:list`);
       }
       const scopes =
-        typeof values.scopes === 'string' ? (values.scopes.split(',') as ApiKeyScope[]) : [...API_KEY_SCOPES];
-      const key = await services.apiKeys.create(sql, merchantId, String(values.label ?? ''), scopes);
-      print(`API key ${key.prefix} created with scopes ${scopes.join(',')}. Store it now; it is not shown again:`);
+        typeof values.scopes === 'string'
+          ? (values.scopes.split(',') as ApiKeyScope[])
+          : [...API_KEY_SCOPES];
+      const key = await services.apiKeys.create(
+        sql,
+        merchantId,
+        String(values.label ?? ''),
+        scopes,
+      );
+      print(
+        `API key ${key.prefix} created with scopes ${scopes.join(',')}. Store it now; it is not shown again:`,
+      );
       print(key.key);
     },
   },
@@ -73,9 +80,14 @@ export const COMMANDS: Record<string, AdminCommand> = {
     usage: '--merchant <id>',
     options: { merchant: { type: 'string' } },
     async run({ orm, services }, values, print) {
-      for (const key of await services.apiKeys.list(sqlFor(orm.em.fork()), required(values, 'merchant'))) {
+      for (const key of await services.apiKeys.list(
+        sqlFor(orm.em.fork()),
+        required(values, 'merchant'),
+      )) {
         const state = key.revokedAt ? `revoked ${key.revokedAt.toISOString()}` : 'active';
-        print(`${key.prefix}  ${state}  scopes ${key.scopes.join(',')}  created ${key.createdAt.toISOString()}  ${key.label}`);
+        print(
+          `${key.prefix}  ${state}  scopes ${key.scopes.join(',')}  created ${key.createdAt.toISOString()}  ${key.label}`,
+        );
       }
     },
   },
@@ -102,7 +114,8 @@ export const COMMANDS: Record<string, AdminCommand> = {
         positiveInteger(values, 'value'),
         String(values.note ?? ''),
       );
-      print(`batch ${batch.batchId}: ${batch.cards.length} cards of ${batch.faceValue} points. Prepaid IDs:`);
+      const cards = batch.cards.length === 1 ? '1 card' : `${batch.cards.length} cards`;
+      print(`batch ${batch.batchId}: ${cards} of ${batch.faceValue} points. Prepaid IDs:`);
       for (const card of batch.cards) print(groupDigits(card.digits));
     },
   },
@@ -116,4 +129,5 @@ export const COMMANDS: Record<string, AdminCommand> = {
       if (!report.balanced) throw new Error('the ledger does not balance');
     },
   },
+  ...MAIL_COMMANDS,
 };

@@ -1,4 +1,5 @@
-import { bool, cleanEnv, makeValidator, port, str, url } from 'envalid';
+import { bool, cleanEnv, json, makeValidator, port, str, url } from 'envalid';
+import { DEFAULT_LIMITS, type LimitName, type LimitRule } from '../rate-limit/rate-limits';
 
 /** Raised when an environment variable is missing or invalid; the message names each variable. */
 export class ConfigError extends Error {
@@ -7,14 +8,18 @@ export class ConfigError extends Error {
 
 // Development keys let `npm start` work on a fresh clone. They are public, so
 // the server warns at start when it runs in production mode with either of them.
-export const DEVELOPMENT_HMAC_KEY = '6465762d686d61632d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
+export const DEVELOPMENT_HMAC_KEY =
+  '6465762d686d61632d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
 export const DEVELOPMENT_ENCRYPTION_KEY =
   '6465762d656e632d6b65792d2d2d646f2d6e6f742d7573652d696e2d70726f64';
-export const DEVELOPMENT_TOTP_KEY = '6465762d746f74702d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
+export const DEVELOPMENT_TOTP_KEY =
+  '6465762d746f74702d6b65792d646f2d6e6f742d7573652d696e2d70726f6421';
 
 const key256 = makeValidator<Buffer>((input) => {
   if (!/^[0-9a-fA-F]{64}$/.test(input)) {
-    throw new Error('expected 64 hexadecimal characters (a 256-bit key); generate one with `openssl rand -hex 32`');
+    throw new Error(
+      'expected 64 hexadecimal characters (a 256-bit key); generate one with `openssl rand -hex 32`',
+    );
   }
   return Buffer.from(input, 'hex');
 });
@@ -43,7 +48,10 @@ const specs = {
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
   }),
-  DATABASE_URL: url({ default: undefined, desc: 'Postgres URL; unset starts an embedded Postgres' }),
+  DATABASE_URL: url({
+    default: undefined,
+    desc: 'Postgres URL; unset starts an embedded Postgres',
+  }),
   DATABASE_POOL_MAX: positiveInteger({ default: 10 }),
   EMBEDDED_POSTGRES_PORT: port({ default: 5488 }),
   EMBEDDED_POSTGRES_DIR: str({ default: '.data/postgres' }),
@@ -57,11 +65,21 @@ const specs = {
   BODY_LIMIT_BYTES: positiveInteger({ default: 100_000 }),
   ENABLE_INTROSPECTION: bool({ default: undefined }),
   TOTP_ENCRYPTION_KEY: key256({ default: Buffer.from(DEVELOPMENT_TOTP_KEY, 'hex') }),
-  SMTP_URL: url({ default: undefined, desc: 'smtp:// or smtps:// URL; unset keeps mails in the outbox' }),
+  SMTP_URL: url({
+    default: undefined,
+    desc: 'smtp:// or smtps:// URL; unset keeps mails in the outbox',
+  }),
   MAIL_FROM: str({ default: 'Prepaid Wallet <no-reply@wallet.invalid>' }),
-  APP_URL: url({ default: 'http://127.0.0.1:3000', desc: 'Base URL of the member app, for links in mails' }),
+  APP_URL: url({
+    default: 'http://127.0.0.1:3000',
+    desc: 'Base URL of the member app, for links in mails',
+  }),
   SESSION_IDLE_MINUTES: positiveInteger({ default: 30 }),
   SESSION_MAX_HOURS: positiveInteger({ default: 24 }),
+  RATE_LIMITS: json<Partial<Record<LimitName, LimitRule>>>({
+    default: {},
+    desc: 'JSON overrides of rate limits, e.g. {"loginPerIp":{"points":50,"durationSeconds":900}}',
+  }),
 };
 
 export interface AppConfig {
@@ -92,6 +110,8 @@ export interface AppConfig {
   appUrl: string;
   sessionIdleMinutes: number;
   sessionMaxHours: number;
+  /** Overrides of the default rate limits, by limit name. */
+  rateLimits: Partial<Record<LimitName, LimitRule>>;
 }
 
 /**
@@ -133,7 +153,31 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     appUrl: env.APP_URL.replace(/\/+$/, ''),
     sessionIdleMinutes: env.SESSION_IDLE_MINUTES,
     sessionMaxHours: env.SESSION_MAX_HOURS,
+    rateLimits: checkRateLimits(env.RATE_LIMITS),
   };
+}
+
+function checkRateLimits(
+  overrides: Partial<Record<LimitName, LimitRule>>,
+): Partial<Record<LimitName, LimitRule>> {
+  for (const [name, rule] of Object.entries(overrides)) {
+    if (!(name in DEFAULT_LIMITS)) {
+      throw new ConfigError(
+        `Invalid configuration: RATE_LIMITS: unknown limit "${name}"; known limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      );
+    }
+    if (
+      !Number.isSafeInteger(rule?.points) ||
+      rule.points < 1 ||
+      !Number.isSafeInteger(rule.durationSeconds) ||
+      rule.durationSeconds < 1
+    ) {
+      throw new ConfigError(
+        `Invalid configuration: RATE_LIMITS: ${name} needs positive whole numbers "points" and "durationSeconds"`,
+      );
+    }
+  }
+  return overrides;
 }
 
 /** Lists the settings that are unsafe in production, for a warning at start. */

@@ -15,7 +15,10 @@ export function redactDatabaseUrl(databaseUrl: string): string {
  * Connects once and runs `SELECT 1`, so that an unreachable or misconfigured
  * database is reported in one sentence before anything else starts.
  */
-export async function checkDatabaseConnection(databaseUrl: string, timeoutMs = 5_000): Promise<void> {
+export async function checkDatabaseConnection(
+  databaseUrl: string,
+  timeoutMs = 5_000,
+): Promise<void> {
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs });
   client.on('error', () => undefined);
   try {

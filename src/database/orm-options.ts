@@ -11,7 +11,8 @@ export interface OrmOptionsInput {
 
 // Bounded waits keep a stuck lock or a runaway query from holding a pool
 // connection forever; the ledger retries lock timeouts a few times.
-const SESSION_SETTINGS = '-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000';
+const SESSION_SETTINGS =
+  '-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000';
 
 export function ormOptions(input: OrmOptionsInput) {
   return defineConfig({
@@ -37,6 +38,9 @@ export function ormOptions(input: OrmOptionsInput) {
       emit: 'ts',
       // The server logs applied migrations through pino instead.
       silent: true,
+      // Migrations are written by hand, not diffed from a schema snapshot,
+      // and a snapshot file per database would litter the source tree.
+      snapshot: false,
     },
     debug: input.debug ?? false,
     // The server logs through pino; MikroORM's own logger would bypass it.

@@ -30,6 +30,8 @@ export function pgErrorFields(error: unknown): PgErrorFields {
 export function isRetryableDatabaseError(error: unknown): boolean {
   const { code } = pgErrorFields(error);
   return (
-    code === PG_SERIALIZATION_FAILURE || code === PG_DEADLOCK_DETECTED || code === PG_LOCK_NOT_AVAILABLE
+    code === PG_SERIALIZATION_FAILURE ||
+    code === PG_DEADLOCK_DETECTED ||
+    code === PG_LOCK_NOT_AVAILABLE
   );
 }

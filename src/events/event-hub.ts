@@ -43,7 +43,9 @@ class Subscriber implements AsyncIterableIterator<LedgerEvent> {
       return;
     }
     if (this.queue.length >= MAX_QUEUED_EVENTS) {
-      this.fail(new Error('subscription closed because the client did not keep up with its events'));
+      this.fail(
+        new Error('subscription closed because the client did not keep up with its events'),
+      );
       return;
     }
     this.queue.push(event);
@@ -149,6 +151,16 @@ export class EventHub {
       for (const subscriber of set) if (subscriber.active) count++;
     }
     return count;
+  }
+
+  /** Distinct tags of the live subscribers that start with `prefix`. */
+  tags(prefix: string): string[] {
+    const found = new Set<string>();
+    for (const set of this.byTopic.values()) {
+      for (const subscriber of set)
+        if (subscriber.tag?.startsWith(prefix)) found.add(subscriber.tag);
+    }
+    return [...found];
   }
 
   /** Ends the subscriptions carrying the given tag. */

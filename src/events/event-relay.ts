@@ -46,8 +46,24 @@ export class EventRelay {
   private pollTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private delivered = 0;
+  private readonly channelHandlers = new Map<string, (payload: string) => void>();
 
   constructor(private readonly options: EventRelayOptions) {}
+
+  /**
+   * Calls `handler` with the payload of every NOTIFY on `channel`, from any
+   * instance, this one included. Register before start().
+   */
+  listen(channel: string, handler: (payload: string) => void): void {
+    if (!/^[a-z_]+$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+    this.channelHandlers.set(channel, handler);
+  }
+
+  /** Sends a NOTIFY on this relay's connection, outside any money transaction. */
+  async notify(channel: string, payload: string): Promise<void> {
+    if (!this.client) throw new Error('event relay is not connected');
+    await this.client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
 
   /** Connects, starts listening and sets the cursor so that only later events are delivered. */
   async start(): Promise<void> {
@@ -66,7 +82,9 @@ export class EventRelay {
   async snapshot(): Promise<Snapshot> {
     const client = this.client;
     if (!client) throw new Error('event relay is not connected');
-    const row = await client.query<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot');
+    const row = await client.query<{ snapshot: string }>(
+      'SELECT pg_current_snapshot()::text AS snapshot',
+    );
     return parseSnapshot(row.rows[0]!.snapshot);
   }
 
@@ -116,7 +134,8 @@ export class EventRelay {
         }
       } while (this.pollAgain && !this.stopped);
     } catch (error) {
-      if (!this.stopped) this.options.logger.error({ err: error }, 'reading the event outbox failed');
+      if (!this.stopped)
+        this.options.logger.error({ err: error }, 'reading the event outbox failed');
     } finally {
       this.polling = false;
     }
@@ -156,7 +175,8 @@ export class EventRelay {
       }
     } catch (error) {
       // The other instances still find the event on their next timer poll.
-      if (!this.stopped) this.options.logger.warn({ err: error }, 'sending the ledger event NOTIFY failed');
+      if (!this.stopped)
+        this.options.logger.warn({ err: error }, 'sending the ledger event NOTIFY failed');
     } finally {
       this.notifying = false;
     }
@@ -168,9 +188,14 @@ export class EventRelay {
     // listener that would end the process.
     client.on('error', (error) => this.handleDisconnect(client, error));
     client.on('end', () => this.handleDisconnect(client));
-    client.on('notification', () => this.wake());
+    client.on('notification', (message) => {
+      const handler = this.channelHandlers.get(message.channel);
+      if (handler) handler(message.payload ?? '');
+      else this.wake();
+    });
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
+    for (const channel of this.channelHandlers.keys()) await client.query(`LISTEN ${channel}`);
     this.client = client;
     this.reconnectAttempt = 0;
   }
@@ -178,13 +203,17 @@ export class EventRelay {
   private handleDisconnect(client: Client, error?: Error): void {
     if (this.stopped || this.client !== client) return;
     this.client = undefined;
-    this.options.logger.warn({ err: error }, 'event relay lost its database connection; reconnecting');
+    this.options.logger.warn(
+      { err: error },
+      'event relay lost its database connection; reconnecting',
+    );
     client.end().catch(() => undefined);
     this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
-    const delay = RECONNECT_DELAY_MS[Math.min(this.reconnectAttempt, RECONNECT_DELAY_MS.length - 1)];
+    const delay =
+      RECONNECT_DELAY_MS[Math.min(this.reconnectAttempt, RECONNECT_DELAY_MS.length - 1)];
     this.reconnectAttempt++;
     setTimeout(async () => {
       if (this.stopped) return;
@@ -193,7 +222,10 @@ export class EventRelay {
         this.options.logger.info('event relay reconnected');
         this.wake();
       } catch (error) {
-        this.options.logger.warn({ err: error, attempt: this.reconnectAttempt }, 'event relay reconnect failed');
+        this.options.logger.warn(
+          { err: error, attempt: this.reconnectAttempt },
+          'event relay reconnect failed',
+        );
         this.scheduleReconnect();
       }
     }, delay).unref();

@@ -4,8 +4,12 @@ import type { MerchantCaller } from '../merchants/api-key.service';
 import type { Services } from '../services';
 import { forbidden, unauthenticated } from './errors';
 import type { ApiKeyScope } from '../merchants/api-key.entity';
+import type { SessionCaller } from '../members/session.service';
 
-export type Caller = { kind: 'anonymous' } | ({ kind: 'merchant' } & MerchantCaller);
+export type Caller =
+  | { kind: 'anonymous' }
+  | ({ kind: 'merchant' } & MerchantCaller)
+  | ({ kind: 'member' } & SessionCaller);
 
 /** Per-request DataLoaders, created on first use. */
 export class Loaders {
@@ -31,6 +35,7 @@ export interface RequestContext {
   services: Services;
   /** Client address, for rate limits and the audit log. */
   ip: string;
+  userAgent: string;
 }
 
 /** Returns the calling merchant, or throws UNAUTHENTICATED or FORBIDDEN. */
@@ -43,4 +48,18 @@ export function requireMerchant(context: RequestContext, scope: ApiKeyScope): Me
     throw forbidden(`This API key lacks the "${scope}" scope`);
   }
   return caller;
+}
+
+/** Returns the signed-in member, or throws UNAUTHENTICATED. */
+export function requireMember(context: RequestContext): SessionCaller {
+  const { caller } = context;
+  if (caller.kind !== 'member') {
+    throw unauthenticated('Sign in first: send Authorization: Bearer <session token>');
+  }
+  return caller;
+}
+
+/** The client's address and software, for sessions and the audit log. */
+export function clientOf(context: RequestContext): { ip: string; userAgent: string } {
+  return { ip: context.ip, userAgent: context.userAgent };
 }

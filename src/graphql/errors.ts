@@ -9,6 +9,17 @@ export enum ErrorCode {
   AMOUNT_LIMIT_EXCEEDED = 'AMOUNT_LIMIT_EXCEEDED',
   REFUND_EXCEEDS_CHARGE = 'REFUND_EXCEEDS_CHARGE',
   TRANSACTION_NOT_FOUND = 'TRANSACTION_NOT_FOUND',
+  PASSWORD_REJECTED = 'PASSWORD_REJECTED',
+  TOKEN_INVALID = 'TOKEN_INVALID',
+  INVALID_CREDENTIALS = 'INVALID_CREDENTIALS',
+  INVALID_TWO_FACTOR_CODE = 'INVALID_TWO_FACTOR_CODE',
+  TWO_FACTOR_CODE_REQUIRED = 'TWO_FACTOR_CODE_REQUIRED',
+  LOGIN_CHALLENGE_INVALID = 'LOGIN_CHALLENGE_INVALID',
+  TWO_FACTOR_ALREADY_ENABLED = 'TWO_FACTOR_ALREADY_ENABLED',
+  TWO_FACTOR_NOT_ENABLED = 'TWO_FACTOR_NOT_ENABLED',
+  TWO_FACTOR_ENROLMENT_MISSING = 'TWO_FACTOR_ENROLMENT_MISSING',
+  FORFEIT_AMOUNT_MISMATCH = 'FORFEIT_AMOUNT_MISMATCH',
+  PENDING_AUTHORIZATIONS = 'PENDING_AUTHORIZATIONS',
 }
 
 registerEnumType(ErrorCode, {
@@ -30,10 +41,29 @@ export function badUserInput(message: string, field?: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', field } });
 }
 
-export function unauthenticated(message = 'Authentication required: send Authorization: Bearer <token>'): GraphQLError {
+export function unauthenticated(
+  message = 'Authentication required: send Authorization: Bearer <token>',
+): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED' } });
 }
 
 export function forbidden(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'FORBIDDEN' } });
+}
+
+/** A GraphQL error for a caller over a rate limit; nothing was attempted. */
+export function rateLimited(retryAfterSeconds: number): GraphQLError {
+  return new GraphQLError(`Too many attempts; try again in ${retryAfterSeconds} seconds`, {
+    extensions: { code: 'RATE_LIMITED', retryAfterSeconds },
+  });
+}
+
+/** Builds a typed error result with its code and message. */
+export function userError<T extends UserError>(
+  type: new () => T,
+  code: ErrorCode,
+  message: string,
+  fields: Partial<T> = {},
+): T {
+  return Object.assign(new type(), { code, message }, fields);
 }

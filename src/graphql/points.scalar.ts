@@ -16,6 +16,13 @@ function describe(value: unknown): string {
   return String(value).slice(0, 40);
 }
 
+/** Describes a literal of the query text for the error message, as the client wrote it. */
+function literalText(node: ValueNode): { toString(): string } {
+  if (node.kind === Kind.STRING) return node.value;
+  if (node.kind === Kind.FLOAT) return { toString: () => node.value };
+  return { toString: () => `a ${node.kind.toLowerCase()} value` };
+}
+
 function parsePoints(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid(value);
   return value;
@@ -39,9 +46,9 @@ export const PointsScalar = new GraphQLScalarType({
   parseLiteral(node: ValueNode) {
     // An IntValue literal may have any number of digits, so it is range-checked
     // after conversion; Float, String and other literals are rejected outright.
-    if (node.kind !== Kind.INT) throw invalid(node.kind === Kind.STRING ? node.value : node.kind);
+    if (node.kind !== Kind.INT) throw invalid(literalText(node));
     const value = Number(node.value);
-    if (!Number.isSafeInteger(value)) throw invalid(node.value);
+    if (!Number.isSafeInteger(value)) throw invalid({ toString: () => node.value.slice(0, 40) });
     return value;
   },
 });

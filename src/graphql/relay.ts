@@ -95,6 +95,21 @@ export function exactTimeSql(column: string): string {
 }
 
 const EXACT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether a string is a UUID in the lower-case form that Postgres returns. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/**
+ * Whether an exact time string names a real instant after 1970, as every
+ * stored time does: the regex alone lets 2026-13-45 and year 0 through.
+ */
+function isRealTime(sortTime: string): boolean {
+  const date = new Date(sortTime);
+  return date.getTime() >= 0 && date.toISOString().slice(0, 23) === sortTime.slice(0, 23);
+}
 
 export function encodeTimeCursor(key: TimeKey): string {
   return Buffer.from(JSON.stringify([key.sortTime, key.id])).toString('base64url');
@@ -103,9 +118,13 @@ export function encodeTimeCursor(key: TimeKey): string {
 export function decodeTimeCursor(cursor: string | undefined | null): TimeKey | undefined {
   if (cursor === undefined || cursor === null) return undefined;
   try {
-    const [sortTime, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof sortTime !== 'string' || !EXACT_TIME.test(sortTime)) throw new Error('bad time');
-    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad id');
+    const [sortTime, id] = JSON.parse(
+      Buffer.from(cursor, 'base64url').toString('utf8'),
+    ) as unknown[];
+    if (typeof sortTime !== 'string' || !EXACT_TIME.test(sortTime) || !isRealTime(sortTime)) {
+      throw new Error('bad time');
+    }
+    if (typeof id !== 'string' || !isUuid(id)) throw new Error('bad id');
     return { sortTime, id };
   } catch {
     throw badUserInput('after is not a cursor returned by this list', 'after');

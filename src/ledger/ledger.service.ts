@@ -98,7 +98,11 @@ export class LedgerService {
     await this.lockAccounts(sql, accountIds);
 
     if (request.idempotency) {
-      const existing = await findByIdempotencyKey(sql, request.idempotency.scope, request.idempotency.key);
+      const existing = await findByIdempotencyKey(
+        sql,
+        request.idempotency.scope,
+        request.idempotency.key,
+      );
       if (existing) {
         if (!existing.fingerprint.equals(request.idempotency.fingerprint)) {
           throw new PostingAborted({ code: 'IDEMPOTENCY_KEY_REUSED' });
@@ -135,13 +139,32 @@ export class LedgerService {
   }
 
   /** Returns the id of the single operator account of the given kind. */
-  async operatorAccountId(sql: Sql, kind: 'issuance' | 'forfeiture' | 'adjustment'): Promise<string> {
-    const row = await sql.one<{ id: string }>('SELECT id FROM ledger_account WHERE kind = ?', [kind]);
+  async operatorAccountId(
+    sql: Sql,
+    kind: 'issuance' | 'forfeiture' | 'adjustment',
+  ): Promise<string> {
+    const row = await sql.one<{ id: string }>('SELECT id FROM ledger_account WHERE kind = ?', [
+      kind,
+    ]);
     if (!row) throw new Error(`operator account "${kind}" is missing; run the migrations`);
     return row.id;
   }
 
-  private async lockAccounts(sql: Sql, accountIds: string[]): Promise<void> {
+  /**
+   * Wakes the event relay after the caller committed a database transaction
+   * in which it used postWithin; post() does this by itself.
+   */
+  announceCommit(): void {
+    this.options.onCommitted?.();
+  }
+
+  /**
+   * Takes the advisory locks of the given accounts in ascending id order, for
+   * callers that must hold an account still across several statements (a
+   * withdrawal reads the balance it forfeits). Locks are released at the end
+   * of the database transaction; taking one twice is harmless.
+   */
+  async lockAccounts(sql: Sql, accountIds: string[]): Promise<void> {
     const ordered = [...new Set(accountIds)].sort((a, b) => Number(a) - Number(b));
     for (const id of ordered) {
       if (Number(id) > MAX_LOCKABLE_ACCOUNT_ID) {
@@ -152,7 +175,10 @@ export class LedgerService {
     // Postgres evaluates the select list from left to right, so the locks are
     // taken in ascending id order within this one statement.
     const calls = ordered.map(() => 'pg_advisory_xact_lock(?, ?::integer)').join(', ');
-    await sql.query(`SELECT ${calls}`, ordered.flatMap((id) => [ACCOUNT_LOCK_NAMESPACE, id]));
+    await sql.query(
+      `SELECT ${calls}`,
+      ordered.flatMap((id) => [ACCOUNT_LOCK_NAMESPACE, id]),
+    );
   }
 }
 

@@ -20,13 +20,15 @@ const REDACTED_PATHS = [
   '*.prepaidId',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** Creates the process's logger; tests pass a destination to read what was logged. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'prepaid-wallet' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Sql } from '../database/sql';
+import { arrayLiteral, type Sql } from '../database/sql';
 import { API_KEY_SCOPES, type ApiKeyScope } from './api-key.entity';
 
 // Key format: `mk_<prefix>_<secret>`. The prefix (12 hex digits) finds the
@@ -7,6 +7,9 @@ import { API_KEY_SCOPES, type ApiKeyScope } from './api-key.entity';
 // for a 256-bit random secret: unlike a password, it cannot be guessed from
 // a dictionary, so a slow hash would only slow every request.
 const KEY_PATTERN = /^mk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** Channel on which a revoked key's id is announced, so that every instance closes its subscriptions. */
+export const API_KEY_REVOKED_CHANNEL = 'api_key_revoked';
 
 export interface MerchantCaller {
   merchantId: string;
@@ -38,7 +41,9 @@ export class ApiKeyService {
   ): Promise<{ id: string; prefix: string; key: string }> {
     for (const scope of scopes) {
       if (!API_KEY_SCOPES.includes(scope)) {
-        throw new RangeError(`unknown API key scope "${scope}"; expected one of ${API_KEY_SCOPES.join(', ')}`);
+        throw new RangeError(
+          `unknown API key scope "${scope}"; expected one of ${API_KEY_SCOPES.join(', ')}`,
+        );
       }
     }
     const prefix = randomBytes(6).toString('hex');
@@ -74,13 +79,32 @@ export class ApiKeyService {
     }));
   }
 
-  /** Revokes a key by its prefix; returns false when no active key has that prefix. */
+  /**
+   * Revokes a key by its prefix; returns false when no active key has that
+   * prefix. Requests with the key fail from the next one on, and a NOTIFY on
+   * API_KEY_REVOKED_CHANNEL (delivered at commit) closes its open
+   * subscriptions on every server instance, also when the operator CLI revokes it.
+   */
   async revoke(sql: Sql, prefix: string): Promise<boolean> {
     const rows = await sql.query(
-      'UPDATE merchant_api_key SET revoked_at = now() WHERE prefix = ? AND revoked_at IS NULL RETURNING id',
-      [prefix],
+      `WITH revoked AS (
+         UPDATE merchant_api_key SET revoked_at = now() WHERE prefix = ? AND revoked_at IS NULL RETURNING id
+       )
+       SELECT id, pg_notify(?, id::text) FROM revoked`,
+      [prefix, API_KEY_REVOKED_CHANNEL],
     );
     return rows.length > 0;
+  }
+
+  /** Returns which of the given key ids are revoked or gone, for closing their subscriptions. */
+  async revokedAmong(sql: Sql, keyIds: string[]): Promise<Set<string>> {
+    if (keyIds.length === 0) return new Set();
+    const rows = await sql.query<{ id: string }>(
+      'SELECT id FROM merchant_api_key WHERE id = ANY(?::uuid[]) AND revoked_at IS NULL',
+      [arrayLiteral(keyIds)],
+    );
+    const active = new Set(rows.map((row) => row.id));
+    return new Set(keyIds.filter((id) => !active.has(id)));
   }
 
   /** Returns the caller for a presented key, or undefined for a malformed, unknown or revoked key. */

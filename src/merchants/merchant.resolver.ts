@@ -13,7 +13,8 @@ export class MerchantResolver {
     const caller = requireMerchant(context, 'read');
     const sql = sqlFor(context.em);
     const merchant = await context.services.merchants.find(sql, caller.merchantId);
-    if (!merchant) throw new Error(`merchant ${caller.merchantId} of an authenticated key does not exist`);
+    if (!merchant)
+      throw new Error(`merchant ${caller.merchantId} of an authenticated key does not exist`);
     const balance = await sql.one<{ balance_posted: string }>(
       'SELECT balance_posted FROM ledger_account WHERE id = ?',
       [merchant.settlementAccountId],
@@ -27,7 +28,9 @@ export class MerchantResolver {
     });
   }
 
-  @FieldResolver(() => TransactionConnection, { description: "The merchant's transactions, newest first." })
+  @FieldResolver(() => TransactionConnection, {
+    description: "The merchant's transactions, newest first.",
+  })
   async transactions(
     @Root() merchant: MerchantView,
     @Ctx() context: RequestContext,
@@ -37,23 +40,33 @@ export class MerchantResolver {
     const caller = requireMerchant(context, 'read');
     const size = pageSize(first);
     const cursor = decodeTimeCursor(after);
-    const rows = await context.services.history.forMerchant(sqlFor(context.em), caller.merchantId, size + 1, cursor);
+    const rows = await context.services.history.forMerchant(
+      sqlFor(context.em),
+      caller.merchantId,
+      size + 1,
+      cursor,
+    );
     return toConnection(rows, size, cursor !== undefined, (row) =>
       toTransactionView(row, merchant.settlementAccountId),
     );
   }
 
   @Subscription(() => MerchantTransactionEvent, {
-    description: "Each of the calling merchant's transactions, once, after it committed, in commit order.",
+    description:
+      "Each of the calling merchant's transactions, once, after it committed, in commit order.",
     subscribe: async ({ context }) => {
       const ctx = context as RequestContext;
       const caller = requireMerchant(ctx, 'read');
-      return ctx.services.subscribe({ merchantId: caller.merchantId }, `api-key:${caller.apiKeyId}`);
+      return ctx.services.subscribe(
+        { merchantId: caller.merchantId },
+        `api-key:${caller.apiKeyId}`,
+      );
     },
   })
   merchantTransactionPosted(@Root() event: LedgerEvent): MerchantTransactionEvent {
     const settlement = event.balances.find(
-      (balance) => balance.kind === 'merchant_settlement' && balance.merchantId === event.merchantId,
+      (balance) =>
+        balance.kind === 'merchant_settlement' && balance.merchantId === event.merchantId,
     );
     if (!settlement) throw new Error(`event ${event.id} has no settlement account of its merchant`);
     return Object.assign(new MerchantTransactionEvent(), {

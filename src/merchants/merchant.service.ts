@@ -42,9 +42,10 @@ export class MerchantService {
     }
     return em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
-      const merchant = await sql.one<{ id: string }>('INSERT INTO merchant (name) VALUES (?) RETURNING id', [
-        trimmed,
-      ]);
+      const merchant = await sql.one<{ id: string }>(
+        'INSERT INTO merchant (name) VALUES (?) RETURNING id',
+        [trimmed],
+      );
       await this.ledger.openAccount(sql, 'merchant_settlement', merchant!.id);
       return (await this.find(sql, merchant!.id))!;
     });

@@ -18,7 +18,9 @@ export class MerchantView {
   })
   settlementBalance!: number;
 
-  @Field(() => PointsScalar, { description: 'How far below zero credits may take the settlement balance.' })
+  @Field(() => PointsScalar, {
+    description: 'How far below zero credits may take the settlement balance.',
+  })
   creditLimit!: number;
 
   /** Internal: the settlement account, for field resolvers. */

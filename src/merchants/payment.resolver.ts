@@ -1,7 +1,7 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import { requireMerchant, type RequestContext } from '../graphql/context';
-import { ErrorCode } from '../graphql/errors';
-import { fromGlobalId } from '../graphql/relay';
+import { ErrorCode, userError } from '../graphql/errors';
+import { fromGlobalId, isUuid } from '../graphql/relay';
 import { toTransactionView, TRANSACTION_TYPE_NAME } from '../transactions/transaction.type';
 import type { ChargeOutcome, RefundOutcome } from './payment.service';
 import {
@@ -18,7 +18,6 @@ import {
   RefundResult,
   RefundSuccess,
   TransactionNotFoundError,
-  userError,
 } from './payment.types';
 import {
   checkDescription,
@@ -32,8 +31,13 @@ const KEY_REUSED_MESSAGE = 'This idempotency key was used for a different reques
 
 @Resolver()
 export class PaymentResolver {
-  @Mutation(() => ChargeResult, { description: 'Charges a prepaid ID: a wallet, a card or a one-time ID.' })
-  async charge(@Arg('input') input: ChargeInput, @Ctx() context: RequestContext): Promise<typeof ChargeResult> {
+  @Mutation(() => ChargeResult, {
+    description: 'Charges a prepaid ID: a wallet, a card or a one-time ID.',
+  })
+  async charge(
+    @Arg('input') input: ChargeInput,
+    @Ctx() context: RequestContext,
+  ): Promise<typeof ChargeResult> {
     const merchant = requireMerchant(context, 'charge');
     checkPositiveAmount(input.amount);
     checkIdempotencyKey(input.idempotencyKey);
@@ -45,16 +49,25 @@ export class PaymentResolver {
     return chargeResult(outcome);
   }
 
-  @Mutation(() => RefundResult, { description: 'Refunds a charge in full or in part, back to the prepaid ID it came from.' })
-  async refund(@Arg('input') input: RefundInput, @Ctx() context: RequestContext): Promise<typeof RefundResult> {
+  @Mutation(() => RefundResult, {
+    description: 'Refunds a charge in full or in part, back to the prepaid ID it came from.',
+  })
+  async refund(
+    @Arg('input') input: RefundInput,
+    @Ctx() context: RequestContext,
+  ): Promise<typeof RefundResult> {
     const merchant = requireMerchant(context, 'refund');
     if (input.amount !== null && input.amount !== undefined) checkPositiveAmount(input.amount);
     checkIdempotencyKey(input.idempotencyKey);
     checkDescription(input.description);
 
     const transactionId = fromGlobalId(TRANSACTION_TYPE_NAME, input.transactionId);
-    if (!transactionId || !/^[0-9a-f-]{36}$/.test(transactionId)) {
-      return userError(TransactionNotFoundError, ErrorCode.TRANSACTION_NOT_FOUND, 'No such charge of this merchant');
+    if (!transactionId || !isUuid(transactionId)) {
+      return userError(
+        TransactionNotFoundError,
+        ErrorCode.TRANSACTION_NOT_FOUND,
+        'No such charge of this merchant',
+      );
     }
     const outcome = await context.services.payments.refund(context.em, merchant.merchantId, {
       ...input,
@@ -63,10 +76,18 @@ export class PaymentResolver {
     return refundResult(outcome);
   }
 
-  @Query(() => PrepaidBalance, { description: 'Whether a prepaid ID can be charged, and its available balance.' })
-  async prepaidBalance(@Arg('prepaidId') prepaidId: string, @Ctx() context: RequestContext): Promise<PrepaidBalance> {
+  @Query(() => PrepaidBalance, {
+    description: 'Whether a prepaid ID can be charged, and its available balance.',
+  })
+  async prepaidBalance(
+    @Arg('prepaidId') prepaidId: string,
+    @Ctx() context: RequestContext,
+  ): Promise<PrepaidBalance> {
     requireMerchant(context, 'inquiry');
-    return Object.assign(new PrepaidBalance(), await context.services.payments.inquire(context.em, prepaidId));
+    return Object.assign(
+      new PrepaidBalance(),
+      await context.services.payments.inquire(context.em, prepaidId),
+    );
   }
 }
 
@@ -80,17 +101,35 @@ function chargeResult(outcome: ChargeOutcome): typeof ChargeResult {
   }
   switch (outcome.code) {
     case 'INSUFFICIENT_BALANCE':
-      return userError(InsufficientBalanceError, ErrorCode.INSUFFICIENT_BALANCE, 'The prepaid ID has too few points for this charge', {
-        available: outcome.available,
-      });
+      return userError(
+        InsufficientBalanceError,
+        ErrorCode.INSUFFICIENT_BALANCE,
+        'The prepaid ID has too few points for this charge',
+        {
+          available: outcome.available,
+        },
+      );
     case 'INVALID_PREPAID_ID':
-      return userError(InvalidPrepaidIdError, ErrorCode.INVALID_PREPAID_ID, 'The prepaid ID is not valid for payment');
+      return userError(
+        InvalidPrepaidIdError,
+        ErrorCode.INVALID_PREPAID_ID,
+        'The prepaid ID is not valid for payment',
+      );
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(IdempotencyKeyReusedError, ErrorCode.IDEMPOTENCY_KEY_REUSED, KEY_REUSED_MESSAGE);
+      return userError(
+        IdempotencyKeyReusedError,
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        KEY_REUSED_MESSAGE,
+      );
     case 'AMOUNT_LIMIT_EXCEEDED':
-      return userError(AmountLimitExceededError, ErrorCode.AMOUNT_LIMIT_EXCEEDED, `A single charge may be at most ${outcome.maximum} points`, {
-        maximum: outcome.maximum,
-      });
+      return userError(
+        AmountLimitExceededError,
+        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
+        `A single charge may be at most ${outcome.maximum} points`,
+        {
+          maximum: outcome.maximum,
+        },
+      );
   }
 }
 
@@ -104,16 +143,34 @@ function refundResult(outcome: RefundOutcome): typeof RefundResult {
   }
   switch (outcome.code) {
     case 'TRANSACTION_NOT_FOUND':
-      return userError(TransactionNotFoundError, ErrorCode.TRANSACTION_NOT_FOUND, 'No such charge of this merchant');
+      return userError(
+        TransactionNotFoundError,
+        ErrorCode.TRANSACTION_NOT_FOUND,
+        'No such charge of this merchant',
+      );
     case 'REFUND_EXCEEDS_CHARGE':
-      return userError(RefundExceedsChargeError, ErrorCode.REFUND_EXCEEDS_CHARGE, `At most ${outcome.refundable} points of this charge can still be refunded`, {
-        refundable: outcome.refundable,
-      });
+      return userError(
+        RefundExceedsChargeError,
+        ErrorCode.REFUND_EXCEEDS_CHARGE,
+        `At most ${outcome.refundable} points of this charge can still be refunded`,
+        {
+          refundable: outcome.refundable,
+        },
+      );
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(IdempotencyKeyReusedError, ErrorCode.IDEMPOTENCY_KEY_REUSED, KEY_REUSED_MESSAGE);
+      return userError(
+        IdempotencyKeyReusedError,
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        KEY_REUSED_MESSAGE,
+      );
     case 'AMOUNT_LIMIT_EXCEEDED':
-      return userError(AmountLimitExceededError, ErrorCode.AMOUNT_LIMIT_EXCEEDED, `A single refund may be at most ${outcome.maximum} points`, {
-        maximum: outcome.maximum,
-      });
+      return userError(
+        AmountLimitExceededError,
+        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
+        `A single refund may be at most ${outcome.maximum} points`,
+        {
+          maximum: outcome.maximum,
+        },
+      );
   }
 }

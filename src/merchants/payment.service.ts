@@ -3,7 +3,11 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sqlFor, type Sql } from '../database/sql';
 import type { LedgerService } from '../ledger/ledger.service';
 import type { PostingGuard, PostingResult, TransactionRecord } from '../ledger/ledger.types';
-import { readTransaction, TRANSACTION_COLUMNS, type TransactionRow } from '../ledger/transaction-row';
+import {
+  readTransaction,
+  TRANSACTION_COLUMNS,
+  type TransactionRow,
+} from '../ledger/transaction-row';
 import type { PrepaidIdService, ResolvedPrepaidId } from '../prepaid/prepaid-id.service';
 import type { MerchantService } from './merchant.service';
 
@@ -72,7 +76,11 @@ export class PaymentService {
     private readonly maxTransactionAmount: number,
   ) {}
 
-  async charge(em: EntityManager, merchantId: string, request: ChargeRequest): Promise<ChargeOutcome> {
+  async charge(
+    em: EntityManager,
+    merchantId: string,
+    request: ChargeRequest,
+  ): Promise<ChargeOutcome> {
     const sql = sqlFor(em);
     const scope = `merchant:${merchantId}`;
     const prepaid = await this.prepaidIds.resolve(sql, request.prepaidId);
@@ -91,7 +99,8 @@ export class PaymentService {
     // A retry returns the first result even if the ID was blocked since.
     const earlier = await this.findByKey(sql, scope, request.idempotencyKey);
     if (earlier) {
-      if (!earlier.fingerprint.equals(requestFingerprint)) return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
+      if (!earlier.fingerprint.equals(requestFingerprint))
+        return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
       return { ok: true, transaction: earlier.transaction, replayed: true };
     }
 
@@ -119,7 +128,11 @@ export class PaymentService {
     return toChargeOutcome(result);
   }
 
-  async refund(em: EntityManager, merchantId: string, request: RefundRequest): Promise<RefundOutcome> {
+  async refund(
+    em: EntityManager,
+    merchantId: string,
+    request: RefundRequest,
+  ): Promise<RefundOutcome> {
     const sql = sqlFor(em);
     const scope = `merchant:${merchantId}`;
     const requestFingerprint = fingerprint([
@@ -131,7 +144,8 @@ export class PaymentService {
 
     const earlier = await this.findByKey(sql, scope, request.idempotencyKey);
     if (earlier) {
-      if (!earlier.fingerprint.equals(requestFingerprint)) return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
+      if (!earlier.fingerprint.equals(requestFingerprint))
+        return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
       const refundable = await refundableAmount(sql, earlier.transaction.parentId!);
       return { ok: true, transaction: earlier.transaction, replayed: true, refundable };
     }
@@ -174,7 +188,8 @@ export class PaymentService {
       guard,
     });
     if (!result.ok) {
-      if (result.code === 'REFUND_EXCEEDS_CHARGE') return { ok: false, code: result.code, refundable: result.refundable };
+      if (result.code === 'REFUND_EXCEEDS_CHARGE')
+        return { ok: false, code: result.code, refundable: result.refundable };
       if (result.code === 'IDEMPOTENCY_KEY_REUSED') return { ok: false, code: result.code };
       throw new Error(`unexpected refund failure ${result.code}`);
     }
@@ -211,8 +226,12 @@ export class PaymentService {
 /** Rejects the charge if the prepaid ID was blocked or retired after it was looked up. */
 function stillActive(prepaid: ResolvedPrepaidId): PostingGuard {
   return async (sql) => {
-    const row = await sql.one<{ status: string }>('SELECT status FROM prepaid_id WHERE id = ?', [prepaid.id]);
-    return row?.status === 'active' ? undefined : { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
+    const row = await sql.one<{ status: string }>('SELECT status FROM prepaid_id WHERE id = ?', [
+      prepaid.id,
+    ]);
+    return row?.status === 'active'
+      ? undefined
+      : { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
   };
 }
 

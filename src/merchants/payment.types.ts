@@ -1,6 +1,6 @@
 import { createUnionType, Field, ID, InputType, ObjectType } from 'type-graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { ErrorCode, UserError } from '../graphql/errors';
+import { UserError } from '../graphql/errors';
 import { PointsScalar } from '../graphql/points.scalar';
 import { TransactionView } from '../transactions/transaction.type';
 
@@ -12,7 +12,10 @@ export class ChargeInput {
   @Field(() => PointsScalar, { description: 'A positive amount.' })
   amount!: number;
 
-  @Field({ description: 'Unique per request of this merchant; a retry with the same key and input moves no money again.' })
+  @Field({
+    description:
+      'Unique per request of this merchant; a retry with the same key and input moves no money again.',
+  })
   idempotencyKey!: string;
 
   @Field({ description: "The merchant's own reference for the order." })
@@ -21,7 +24,10 @@ export class ChargeInput {
   @Field(() => String, { nullable: true })
   description?: string | null;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Up to 4 KB of JSON, returned as given.' })
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description: 'Up to 4 KB of JSON, returned as given.',
+  })
   metadata?: Record<string, unknown> | null;
 }
 
@@ -30,7 +36,10 @@ export class RefundInput {
   @Field(() => ID, { description: 'The charge or capture to refund.' })
   transactionId!: string;
 
-  @Field(() => PointsScalar, { nullable: true, description: 'Omit to refund everything not refunded yet.' })
+  @Field(() => PointsScalar, {
+    nullable: true,
+    description: 'Omit to refund everything not refunded yet.',
+  })
   amount?: number | null;
 
   @Field()
@@ -45,10 +54,14 @@ export class ChargeSuccess {
   @Field(() => TransactionView)
   transaction!: TransactionView;
 
-  @Field(() => PointsScalar, { description: 'Posted balance of the prepaid ID right after this charge.' })
+  @Field(() => PointsScalar, {
+    description: 'Posted balance of the prepaid ID right after this charge.',
+  })
   balanceAfter!: number;
 
-  @Field({ description: 'True when this is the stored result of an earlier request with the same key.' })
+  @Field({
+    description: 'True when this is the stored result of an earlier request with the same key.',
+  })
   replayed!: boolean;
 }
 
@@ -117,19 +130,14 @@ export const RefundResult = createUnionType({
 
 @ObjectType()
 export class PrepaidBalance {
-  @Field({ description: 'False for a malformed, unknown, blocked or retired ID, without saying which.' })
+  @Field({
+    description: 'False for a malformed, unknown, blocked or retired ID, without saying which.',
+  })
   valid!: boolean;
 
-  @Field(() => PointsScalar, { nullable: true, description: 'Available balance; null when not valid.' })
+  @Field(() => PointsScalar, {
+    nullable: true,
+    description: 'Available balance; null when not valid.',
+  })
   balance!: number | null;
-}
-
-/** Builds a typed error result with its code and message. */
-export function userError<T extends UserError>(
-  type: new () => T,
-  code: ErrorCode,
-  message: string,
-  fields: Partial<T> = {},
-): T {
-  return Object.assign(new type(), { code, message }, fields);
 }

@@ -23,7 +23,11 @@ export function checkIdempotencyKey(key: string): void {
 }
 
 export function checkOrderReference(reference: string): void {
-  if (reference.trim().length < 1 || reference.length > MAX_REFERENCE_LENGTH || /[\x00-\x1f\x7f]/.test(reference)) {
+  if (
+    reference.trim().length < 1 ||
+    reference.length > MAX_REFERENCE_LENGTH ||
+    /[\x00-\x1f\x7f]/.test(reference)
+  ) {
     throw badUserInput(
       `orderReference must be 1 to ${MAX_REFERENCE_LENGTH} characters without control characters`,
       'orderReference',
@@ -32,17 +36,65 @@ export function checkOrderReference(reference: string): void {
 }
 
 export function checkDescription(description: string | null | undefined): void {
-  if (description && (description.length > MAX_DESCRIPTION_LENGTH || /\x00/.test(description))) {
-    throw badUserInput(`description must be at most ${MAX_DESCRIPTION_LENGTH} characters`, 'description');
+  if (!description) return;
+  // Line breaks and tabs are text; other control characters are not.
+  if (
+    description.length > MAX_DESCRIPTION_LENGTH ||
+    /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(description) ||
+    hasLoneSurrogate(description)
+  ) {
+    throw badUserInput(
+      `description must be at most ${MAX_DESCRIPTION_LENGTH} characters of text without control characters`,
+      'description',
+    );
   }
 }
 
+const MAX_METADATA_DEPTH = 8;
+
+/**
+ * Throws BAD_USER_INPUT unless the metadata can be stored and returned
+ * unchanged: at most 4 KB and 8 levels deep, no NUL character and no lone
+ * surrogate (Postgres jsonb rejects both), and numbers that a double holds
+ * exactly.
+ */
 export function checkMetadata(metadata: Record<string, unknown> | null | undefined): void {
-  if (metadata && Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+  if (!metadata) return;
+  // The depth is checked first, so that serialising the size cannot overflow the stack.
+  const problem = metadataProblem(metadata, 1);
+  if (problem) throw badUserInput(`metadata ${problem}`, 'metadata');
+  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
     throw badUserInput(`metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`, 'metadata');
   }
-  // Postgres jsonb cannot store the NUL character.
-  if (metadata && JSON.stringify(metadata).includes('\\u0000')) {
-    throw badUserInput('metadata must not contain the NUL character', 'metadata');
+}
+
+function metadataProblem(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') return textProblem(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return 'numbers must be finite';
+    if (Number.isInteger(value) && !Number.isSafeInteger(value))
+      return 'whole numbers must be within ±(2^53 - 1)';
+    return undefined;
   }
+  if (value === null || typeof value === 'boolean') return undefined;
+  if (depth > MAX_METADATA_DEPTH) return `must be at most ${MAX_METADATA_DEPTH} levels deep`;
+  const entries = Array.isArray(value)
+    ? value.map((item) => ['', item] as const)
+    : Object.entries(value as object);
+  for (const [key, item] of entries) {
+    const problem = textProblem(key) ?? metadataProblem(item, depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain the NUL character';
+  if (hasLoneSurrogate(text)) return 'must be well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
+/** Whether a string has half of a UTF-16 surrogate pair alone, which UTF-8 and Postgres cannot store. */
+export function hasLoneSurrogate(text: string): boolean {
+  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }

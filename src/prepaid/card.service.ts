@@ -28,15 +28,22 @@ export class CardService {
    * exists and is funded from the issuance account, or none does. The digits
    * are returned once and cannot be listed again except through decryption.
    */
-  async issueBatch(em: EntityManager, count: number, faceValue: number, note = ''): Promise<IssuedBatch> {
+  async issueBatch(
+    em: EntityManager,
+    count: number,
+    faceValue: number,
+    note = '',
+  ): Promise<IssuedBatch> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_CARDS_PER_BATCH) {
       throw new RangeError(`card count must be between 1 and ${MAX_CARDS_PER_BATCH}, got ${count}`);
     }
     if (!Number.isSafeInteger(faceValue) || faceValue <= 0) {
-      throw new RangeError(`face value must be a positive whole number of points, got ${faceValue}`);
+      throw new RangeError(
+        `face value must be a positive whole number of points, got ${faceValue}`,
+      );
     }
 
-    return em.fork().transactional(async (tx) => {
+    const issued = await em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
       const batch = await sql.one<{ id: string }>(
         'INSERT INTO prepaid_card_batch (face_value, card_count, note) VALUES (?, ?, ?) RETURNING id',
@@ -64,5 +71,7 @@ export class CardService {
       }
       return { batchId: batch!.id, faceValue, cards };
     });
+    this.ledger.announceCommit();
+    return issued;
   }
 }

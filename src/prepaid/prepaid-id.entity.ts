@@ -3,7 +3,15 @@ import { Entity, Index, PrimaryKey, Property } from '@mikro-orm/core';
 export const PREPAID_ID_KINDS = ['wallet', 'card', 'one_time'] as const;
 export type PrepaidIdKind = (typeof PREPAID_ID_KINDS)[number];
 
-export const PREPAID_ID_STATUSES = ['active', 'blocked', 'retired', 'spent', 'cancelled'] as const;
+/** `pending`: a wallet's ID before its owner verified the e-mail address. */
+export const PREPAID_ID_STATUSES = [
+  'pending',
+  'active',
+  'blocked',
+  'retired',
+  'spent',
+  'cancelled',
+] as const;
 export type PrepaidIdStatus = (typeof PREPAID_ID_STATUSES)[number];
 
 /**

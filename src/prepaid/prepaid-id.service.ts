@@ -26,15 +26,23 @@ export class PrepaidIdService {
     sql: Sql,
     kind: PrepaidIdKind,
     ledgerAccountId: string,
+    status: PrepaidIdStatus = 'active',
   ): Promise<{ id: string; digits: string }> {
     for (let attempt = 1; attempt <= MAX_GENERATION_ATTEMPTS; attempt++) {
       const digits = generatePrepaidId();
       const row = await sql.one<{ id: string }>(
-        `INSERT INTO prepaid_id (kind, lookup_hash, encrypted_value, last_digits, ledger_account_id)
-         VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO prepaid_id (kind, lookup_hash, encrypted_value, last_digits, ledger_account_id, status)
+         VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (lookup_hash) DO NOTHING
          RETURNING id`,
-        [kind, this.vault.lookupHash(digits), this.vault.encrypt(digits), digits.slice(-4), ledgerAccountId],
+        [
+          kind,
+          this.vault.lookupHash(digits),
+          this.vault.encrypt(digits),
+          digits.slice(-4),
+          ledgerAccountId,
+          status,
+        ],
       );
       if (row) return { id: row.id, digits };
     }

@@ -7,19 +7,23 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
-import { useServer } from 'graphql-ws/use/ws';
 import { pinoHttp } from 'pino-http';
 import { WebSocketServer } from 'ws';
 import type { AppConfig } from '../config/config';
 import { ormOptions } from '../database/orm-options';
 import { EventHub } from '../events/event-hub';
 import { EventRelay } from '../events/event-relay';
-import { Loaders, type Caller, type RequestContext } from '../graphql/context';
+import type { RequestContext } from '../graphql/context';
 import type { Logger } from '../logging/logger';
-import { createServices, type Services } from '../services';
-import { authenticate, bearerToken } from './authentication';
+import { MailDispatcher } from '../mail/mail-dispatcher';
+import { API_KEY_REVOKED_CHANNEL } from '../merchants/api-key.service';
+import { createServices, SESSION_ENDED_CHANNEL, type Services } from '../services';
+import { httpContext } from './context';
+import { serveGraphqlWs } from './graphql-ws';
 import { errorLoggingPlugin, maskError } from './errors';
+import { startSessionSweeper } from './session-sweeper';
 import { addHealthRoutes, type Readiness } from './health';
+import { jsonErrorHandler } from './http-errors';
 import { getSchema } from './schema';
 
 export interface RunningServer {
@@ -47,15 +51,37 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
 
   const orm = await MikroORM.init(ormOptions({ databaseUrl, poolMax: config.databasePoolMax }));
   const hub = new EventHub();
-  const relay = new EventRelay({ databaseUrl, hub, logger, pollIntervalMs: config.eventPollIntervalMs });
+  const relay = new EventRelay({
+    databaseUrl,
+    hub,
+    logger,
+    pollIntervalMs: config.eventPollIntervalMs,
+  });
+  relay.listen(SESSION_ENDED_CHANNEL, (sessionId) => hub.closeTagged(`session:${sessionId}`));
+  relay.listen(API_KEY_REVOKED_CHANNEL, (keyId) => hub.closeTagged(`api-key:${keyId}`));
+  const mailDispatcher = new MailDispatcher({
+    forkEntityManager: () => orm.em.fork(),
+    logger,
+    smtpUrl: config.smtpUrl,
+    mailFrom: config.mailFrom,
+  });
   try {
     if (config.migrateOnStart) {
       const applied = await orm.getMigrator().up();
-      logger.info({ applied: applied.map((migration) => migration.name) }, 'database migrations applied');
+      logger.info(
+        { applied: applied.map((migration) => migration.name) },
+        'database migrations applied',
+      );
     }
     await relay.start();
-    return await listen(config, logger, orm, hub, relay);
+    mailDispatcher.start();
+    const services = createServices({ config, logger, orm, relay, mailDispatcher, hub });
+    return await listen(config, logger, orm, services, async () => {
+      await mailDispatcher.stop();
+      await relay.stop();
+    });
   } catch (error) {
+    await mailDispatcher.stop();
     await relay.stop();
     await orm.close();
     throw error;
@@ -66,49 +92,26 @@ async function listen(
   config: AppConfig,
   logger: Logger,
   orm: MikroORM,
-  hub: EventHub,
-  relay: EventRelay,
+  services: Services,
+  stopBackground: () => Promise<void>,
 ): Promise<RunningServer> {
-  const services = createServices({ config, logger, relay, hub });
   const schema = await getSchema();
   const readiness: Readiness = { accepting: true };
+  const dependencies = { orm, services, logger };
+  const { hub } = services;
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   const httpServer = http.createServer(app);
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.bodyLimitBytes });
+  const wsServer = new WebSocketServer({
+    server: httpServer,
+    path: '/graphql',
+    maxPayload: config.bodyLimitBytes,
+  });
 
-  const wsCleanup = useServer<Record<string, unknown>, { caller?: Caller; ip?: string }>(
-    {
-      schema,
-      onConnect: async (ctx) => {
-        const em = orm.em.fork();
-        try {
-          const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-          ctx.extra.caller = await authenticate(em, services, bearerToken(raw));
-          ctx.extra.ip = ctx.extra.request.socket.remoteAddress ?? '';
-          return ctx.extra.caller.kind !== 'anonymous';
-        } catch {
-          return false;
-        }
-      },
-      context: (ctx): RequestContext => {
-        const requestId = randomUUID();
-        return {
-          requestId,
-          logger: logger.child({ requestId, transport: 'ws' }),
-          em: orm.em.fork(),
-          caller: ctx.extra.caller ?? { kind: 'anonymous' },
-          loaders: new Loaders(),
-          services,
-          ip: ctx.extra.ip ?? '',
-        };
-      },
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => maskError(error) as never),
-    },
-    wsServer,
-  );
+  const wsCleanup = serveGraphqlWs(wsServer, schema, dependencies);
+  const stopSweeper = startSessionSweeper(orm, hub, services.sessions, services.apiKeys, logger);
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
@@ -116,12 +119,16 @@ async function listen(
     includeStacktraceInErrorResponses: false,
     formatError: (formatted) => maskError(formatted),
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      ApolloServerPluginDrainHttpServer({
+        httpServer,
+        stopGracePeriodMillis: config.shutdownTimeoutMs,
+      }),
       {
         async serverWillStart() {
           return {
             async drainServer() {
               readiness.accepting = false;
+              stopSweeper();
               hub.closeAll();
               await wsCleanup.dispose();
             },
@@ -135,7 +142,8 @@ async function listen(
 
   app.use((request, response, next) => {
     const header = request.headers['x-request-id'];
-    const requestId = typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : randomUUID();
+    const requestId =
+      typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : randomUUID();
     response.setHeader('x-request-id', requestId);
     (request as { id?: string }).id = requestId;
     next();
@@ -145,29 +153,26 @@ async function listen(
       logger,
       genReqId: (request) => (request as { id?: string }).id ?? randomUUID(),
       autoLogging: { ignore: (request) => request.url === '/healthz' || request.url === '/readyz' },
+      // Only the path is logged: a GET query string can carry a GraphQL
+      // document with a prepaid ID or a token in it.
+      serializers: {
+        req: (request: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+          id: request.id,
+          method: request.method,
+          path: request.url.split('?')[0],
+          remoteAddress: request.remoteAddress,
+        }),
+        res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+      },
     }),
   );
   addHealthRoutes(app, orm, readiness);
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        const em = orm.em.fork();
-        const requestId = String((req as { id?: string }).id);
-        const caller = await authenticate(em, services, bearerToken(req.headers.authorization));
-        return {
-          requestId,
-          logger: logger.child({ requestId }),
-          em,
-          caller,
-          loaders: new Loaders(),
-          services,
-          ip: req.ip ?? '',
-        };
-      },
-    }),
+    expressMiddleware(apollo, { context: async ({ req }) => httpContext(req, dependencies) }),
   );
+  app.use(jsonErrorHandler(logger));
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -188,7 +193,7 @@ async function listen(
       stopping ??= (async () => {
         readiness.accepting = false;
         await apollo.stop();
-        await relay.stop();
+        await stopBackground();
         await orm.close();
         logger.info('server stopped');
       })();

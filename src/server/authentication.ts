@@ -13,7 +13,9 @@ export function bearerToken(header: unknown): string | undefined {
   return match[1];
 }
 
-function invalidCredentials(message = 'The bearer token is invalid, revoked or expired'): GraphQLError {
+function invalidCredentials(
+  message = 'The bearer token is invalid, revoked or expired',
+): GraphQLError {
   return new GraphQLError(message, {
     extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
   });
@@ -24,11 +26,18 @@ function invalidCredentials(message = 'The bearer token is invalid, revoked or e
  * A token that does not verify fails the whole request, so that a client with
  * a revoked key learns it at once instead of getting anonymous responses.
  */
-export async function authenticate(em: EntityManager, services: Services, token: string | undefined): Promise<Caller> {
+export async function authenticate(
+  em: EntityManager,
+  services: Services,
+  token: string | undefined,
+): Promise<Caller> {
   if (token === undefined) return { kind: 'anonymous' };
   if (isApiKey(token)) {
     const merchant = await services.apiKeys.verify(sqlFor(em), token);
     if (merchant) return { kind: 'merchant', ...merchant };
+  } else {
+    const member = await services.sessions.authenticate(sqlFor(em), token);
+    if (member) return { kind: 'member', ...member };
   }
   throw invalidCredentials();
 }

@@ -34,11 +34,16 @@ export function maskError(formatted: GraphQLFormattedError): GraphQLFormattedErr
     const { stacktrace: _stacktrace, ...safe } = extensions ?? {};
     return { ...formatted, extensions: safe };
   }
+  // A request id set where the error was logged is kept, so that support can find the log line.
+  const requestId = formatted.extensions?.requestId;
   return {
     message: 'Internal server error',
     locations: formatted.locations,
     path: formatted.path,
-    extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    extensions: {
+      code: 'INTERNAL_SERVER_ERROR',
+      ...(typeof requestId === 'string' ? { requestId } : {}),
+    },
   };
 }
 

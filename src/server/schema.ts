@@ -1,14 +1,27 @@
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { AccountResolver } from '../members/account.resolver';
+import { SecurityResolver } from '../members/security.resolver';
+import { SignInResolver } from '../members/sign-in.resolver';
 import { MerchantResolver } from '../merchants/merchant.resolver';
 import { PaymentResolver } from '../merchants/payment.resolver';
+import { TransactionResolver } from '../transactions/transaction.resolver';
+import { WalletResolver } from '../wallets/wallet.resolver';
 
 let schema: Promise<GraphQLSchema> | undefined;
 
 /** Builds the schema from the type-graphql resolvers once per process. */
 export function getSchema(): Promise<GraphQLSchema> {
   schema ??= buildSchema({
-    resolvers: [PaymentResolver, MerchantResolver],
+    resolvers: [
+      PaymentResolver,
+      MerchantResolver,
+      SignInResolver,
+      SecurityResolver,
+      AccountResolver,
+      WalletResolver,
+      TransactionResolver,
+    ],
     // Input checks live in the resolvers and services; class-validator is not used.
     validate: false,
     // Every subscription supplies its own `subscribe` function backed by the

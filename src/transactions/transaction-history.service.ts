@@ -1,7 +1,11 @@
 import type { Sql } from '../database/sql';
 import { exactTimeSql, type TimeKey } from '../graphql/relay';
 import type { TransactionRecord } from '../ledger/ledger.types';
-import { readTransaction, TRANSACTION_COLUMNS, type TransactionRow } from '../ledger/transaction-row';
+import {
+  readTransaction,
+  TRANSACTION_COLUMNS,
+  type TransactionRow,
+} from '../ledger/transaction-row';
 
 export type HistoryRow = TransactionRecord & TimeKey;
 
@@ -20,7 +24,12 @@ function readRow(row: Row): HistoryRow {
  */
 export class TransactionHistoryService {
   /** Up to `limit` transactions of a merchant after the cursor. */
-  async forMerchant(sql: Sql, merchantId: string, limit: number, after?: TimeKey): Promise<HistoryRow[]> {
+  async forMerchant(
+    sql: Sql,
+    merchantId: string,
+    limit: number,
+    after?: TimeKey,
+  ): Promise<HistoryRow[]> {
     const rows = await sql.query<Row>(
       `SELECT ${COLUMNS} FROM ledger_transaction
         WHERE merchant_id = ? ${after ? 'AND (created_at, id) < (?::timestamptz, ?::uuid)' : ''}
@@ -35,7 +44,12 @@ export class TransactionHistoryService {
    * are read by their own indexes and merged, which Postgres does with two
    * short index scans instead of one scan over every row of the account.
    */
-  async forAccount(sql: Sql, accountId: string, limit: number, after?: TimeKey): Promise<HistoryRow[]> {
+  async forAccount(
+    sql: Sql,
+    accountId: string,
+    limit: number,
+    after?: TimeKey,
+  ): Promise<HistoryRow[]> {
     const position = after ? 'AND (created_at, id) < (?::timestamptz, ?::uuid)' : '';
     const side = (column: string) =>
       `(SELECT ${COLUMNS} FROM ledger_transaction WHERE ${column} = ? ${position}

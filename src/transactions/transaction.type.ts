@@ -56,7 +56,9 @@ export class TransactionView extends Node {
   @Field(() => Direction)
   direction!: Direction;
 
-  @Field(() => PointsScalar, { description: "The viewer's posted balance right after this transaction." })
+  @Field(() => PointsScalar, {
+    description: "The viewer's posted balance right after this transaction.",
+  })
   balanceAfter!: number;
 
   @Field(() => String, { nullable: true })
@@ -70,7 +72,8 @@ export class TransactionView extends Node {
 
   @Field(() => ID, {
     nullable: true,
-    description: 'The charge that a refund returns, or the authorization that a capture or void settles.',
+    description:
+      'The charge that a refund returns, or the authorization that a capture or void settles.',
   })
   parentTransactionId!: string | null;
 
@@ -86,7 +89,10 @@ export function transactionGlobalId(id: string): string {
 }
 
 /** Shows a transaction from the side of `viewerAccountId`. */
-export function toTransactionView(record: TransactionRecord, viewerAccountId: string): TransactionView {
+export function toTransactionView(
+  record: TransactionRecord,
+  viewerAccountId: string,
+): TransactionView {
   const view = new TransactionView();
   const isDebit = record.debitAccountId === viewerAccountId;
   view.id = transactionGlobalId(record.id);

@@ -4,7 +4,11 @@ import { ServerProcess } from '../support/server-process';
 const harness = useHarness();
 
 async function admin(...args: string[]): Promise<{ code: number | null; lines: string[] }> {
-  const cli = ServerProcess.start('dist/src/admin/cli.js', { DATABASE_URL: harness().config.databaseUrl }, args);
+  const cli = ServerProcess.start(
+    'dist/src/admin/cli.js',
+    { DATABASE_URL: harness().config.databaseUrl },
+    args,
+  );
   const code = await cli.wait(30_000);
   return { code, lines: cli.lines };
 }
@@ -21,7 +25,15 @@ describe('operator CLI', () => {
     const apiKey = key.lines[1]!;
     expect(apiKey).toMatch(/^mk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
 
-    const cards = await admin('cards:issue', '--count', '3', '--value', '500', '--note', 'cli test');
+    const cards = await admin(
+      'cards:issue',
+      '--count',
+      '3',
+      '--value',
+      '500',
+      '--note',
+      'cli test',
+    );
     expect(cards.code).toBe(0);
     expect(cards.lines[0]).toMatch(/^batch [0-9a-f-]{36}: 3 cards of 500 points\. Prepaid IDs:$/);
     const ids = cards.lines.slice(1);
@@ -34,22 +46,30 @@ describe('operator CLI', () => {
 
     const check = await admin('ledger:check');
     expect(check.code).toBe(0);
-    expect(JSON.parse(check.lines.join('\n'))).toMatchObject({ balanced: true, totalPosted: 0, mismatches: [] });
+    expect(JSON.parse(check.lines.join('\n'))).toMatchObject({
+      balanced: true,
+      totalPosted: 0,
+      mismatches: [],
+    });
   });
 
   test('stores no prepaid ID or key in plain text', async () => {
     const created = await admin('merchant:create', '--name', 'Secrets');
     const merchantId = /([0-9a-f-]{36})/.exec(created.lines[0]!)![1]!;
     const key = (await admin('key:create', '--merchant', merchantId)).lines[1]!;
-    const ids = (await admin('cards:issue', '--count', '2', '--value', '100')).lines.slice(1).map((id) => id.replace(/ /g, ''));
+    const ids = (await admin('cards:issue', '--count', '2', '--value', '100')).lines
+      .slice(1)
+      .map((id) => id.replace(/ /g, ''));
 
-    const dump = await harness().sql().query<{ row: string }>(
-      `SELECT row_to_json(t)::text AS row FROM (
+    const dump = await harness()
+      .sql()
+      .query<{ row: string }>(
+        `SELECT row_to_json(t)::text AS row FROM (
          SELECT * FROM prepaid_id UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false) t
        UNION ALL SELECT row_to_json(k)::text FROM merchant_api_key k
        UNION ALL SELECT row_to_json(c)::text FROM prepaid_card c
        UNION ALL SELECT row_to_json(l)::text FROM ledger_transaction l`,
-    );
+      );
     const text = dump.map((entry) => entry.row).join('\n');
     for (const id of ids) expect(text).not.toContain(id);
     expect(text).not.toContain(key.split('_')[2]);
@@ -58,7 +78,8 @@ describe('operator CLI', () => {
   test('lists and revokes keys by prefix', async () => {
     const created = await admin('merchant:create', '--name', 'Keys');
     const merchantId = /([0-9a-f-]{36})/.exec(created.lines[0]!)![1]!;
-    const apiKey = (await admin('key:create', '--merchant', merchantId, '--scopes', 'charge,read')).lines[1]!;
+    const apiKey = (await admin('key:create', '--merchant', merchantId, '--scopes', 'charge,read'))
+      .lines[1]!;
     const prefix = apiKey.split('_')[1]!;
 
     const listed = await admin('key:list', '--merchant', merchantId);

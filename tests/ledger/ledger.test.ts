@@ -14,10 +14,17 @@ describe('database constraints', () => {
     const accountId = await cardAccount(card!);
 
     await expect(
-      harness().sql().query('UPDATE ledger_account SET balance_posted = -1 WHERE id = ?', [accountId]),
-    ).rejects.toMatchObject({ code: '23514', constraint: 'ledger_account_stored_value_not_negative' });
+      harness()
+        .sql()
+        .query('UPDATE ledger_account SET balance_posted = -1 WHERE id = ?', [accountId]),
+    ).rejects.toMatchObject({
+      code: '23514',
+      constraint: 'ledger_account_stored_value_not_negative',
+    });
     await expect(
-      harness().sql().query('UPDATE ledger_account SET balance_held = 101 WHERE id = ?', [accountId]),
+      harness()
+        .sql()
+        .query('UPDATE ledger_account SET balance_held = 101 WHERE id = ?', [accountId]),
     ).rejects.toMatchObject({ code: '23514' });
     expect(await harness().balanceOf(card!)).toBe(100);
   });
@@ -25,31 +32,38 @@ describe('database constraints', () => {
   test('reject changing or deleting a ledger transaction', async () => {
     const [card] = await harness().issueCards(1, 100);
     const accountId = await cardAccount(card!);
-    const row = await harness().sql().one<{ id: string }>(
-      'SELECT id FROM ledger_transaction WHERE credit_account_id = ?',
-      [accountId],
-    );
+    const row = await harness()
+      .sql()
+      .one<{ id: string }>('SELECT id FROM ledger_transaction WHERE credit_account_id = ?', [
+        accountId,
+      ]);
 
     await expect(
       harness().sql().query('UPDATE ledger_transaction SET amount = 1 WHERE id = ?', [row!.id]),
     ).rejects.toThrow(/immutable/);
-    await expect(harness().sql().query('DELETE FROM ledger_transaction WHERE id = ?', [row!.id])).rejects.toThrow(
-      /immutable/,
-    );
+    await expect(
+      harness().sql().query('DELETE FROM ledger_transaction WHERE id = ?', [row!.id]),
+    ).rejects.toThrow(/immutable/);
   });
 
   test('reject a zero amount and a transaction on one account', async () => {
     const [card] = await harness().issueCards(1, 100);
     const accountId = await cardAccount(card!);
     const insert = (amount: number, debit: string) =>
-      harness().sql().query(
-        `INSERT INTO ledger_transaction (kind, status, debit_account_id, credit_account_id, amount,
+      harness()
+        .sql()
+        .query(
+          `INSERT INTO ledger_transaction (kind, status, debit_account_id, credit_account_id, amount,
            debit_balance_after, credit_balance_after) VALUES ('adjustment', 'posted', ?, ?, ?, 0, 0)`,
-        [debit, accountId, amount],
-      );
+          [debit, accountId, amount],
+        );
 
-    await expect(insert(0, '1')).rejects.toMatchObject({ constraint: 'ledger_transaction_amount_positive' });
-    await expect(insert(5, accountId)).rejects.toMatchObject({ constraint: 'ledger_transaction_accounts_differ' });
+    await expect(insert(0, '1')).rejects.toMatchObject({
+      constraint: 'ledger_transaction_amount_positive',
+    });
+    await expect(insert(5, accountId)).rejects.toMatchObject({
+      constraint: 'ledger_transaction_accounts_differ',
+    });
   });
 });
 
@@ -57,7 +71,10 @@ describe('LedgerService', () => {
   test('takes every account lock before the transaction gets an xid', async () => {
     const [card] = await harness().issueCards(1, 100);
     const accountId = await cardAccount(card!);
-    const adjustment = await harness().services.ledger.operatorAccountId(harness().sql(), 'adjustment');
+    const adjustment = await harness().services.ledger.operatorAccountId(
+      harness().sql(),
+      'adjustment',
+    );
     let xidInGuard: unknown = 'not called';
 
     const result = await harness().services.ledger.post(harness().em(), {
@@ -67,7 +84,9 @@ describe('LedgerService', () => {
       amount: 5,
       description: 'xid probe',
       guard: async (sql) => {
-        const row = await sql.one<{ xid: string | null }>('SELECT pg_current_xact_id_if_assigned()::text AS xid');
+        const row = await sql.one<{ xid: string | null }>(
+          'SELECT pg_current_xact_id_if_assigned()::text AS xid',
+        );
         xidInGuard = row!.xid;
         return undefined;
       },
@@ -82,7 +101,10 @@ describe('LedgerService', () => {
     const [card] = await harness().issueCards(1, 100);
     const accountId = await cardAccount(card!);
     const found = await harness().services.prepaidIds.resolve(harness().sql(), card!);
-    const adjustment = await harness().services.ledger.operatorAccountId(harness().sql(), 'adjustment');
+    const adjustment = await harness().services.ledger.operatorAccountId(
+      harness().sql(),
+      'adjustment',
+    );
 
     const result = await harness().services.ledger.post(harness().em(), {
       kind: 'adjustment',
@@ -107,20 +129,37 @@ describe('LedgerService', () => {
     const ledger = harness().services.ledger;
 
     await expect(
-      ledger.post(harness().em(), { kind: 'adjustment', debitAccountId: '1', creditAccountId: accountId, amount: 0 }),
+      ledger.post(harness().em(), {
+        kind: 'adjustment',
+        debitAccountId: '1',
+        creditAccountId: accountId,
+        amount: 0,
+      }),
     ).rejects.toThrow(RangeError);
     await expect(
-      ledger.post(harness().em(), { kind: 'adjustment', debitAccountId: accountId, creditAccountId: accountId, amount: 1 }),
+      ledger.post(harness().em(), {
+        kind: 'adjustment',
+        debitAccountId: accountId,
+        creditAccountId: accountId,
+        amount: 1,
+      }),
     ).rejects.toThrow(RangeError);
     await expect(
-      ledger.post(harness().em(), { kind: 'adjustment', debitAccountId: '1', creditAccountId: accountId, amount: 1.5 }),
+      ledger.post(harness().em(), {
+        kind: 'adjustment',
+        debitAccountId: '1',
+        creditAccountId: accountId,
+        amount: 1.5,
+      }),
     ).rejects.toThrow(RangeError);
   });
 
   test('charges and refunds in both directions never deadlock', async () => {
     const merchant = await harness().createMerchant();
     const cards = await harness().issueCards(4, 10_000);
-    const charges = await Promise.all(cards.map((card) => harness().request(CHARGE, chargeInput(card, 5_000), merchant.key)));
+    const charges = await Promise.all(
+      cards.map((card) => harness().request(CHARGE, chargeInput(card, 5_000), merchant.key)),
+    );
     const chargeIds = charges.map((result) => result.data!.charge.transaction.id as string);
 
     const work = [];
@@ -160,15 +199,28 @@ describe('ledger check', () => {
     const [card] = await harness().issueCards(1, 700);
     const accountId = await cardAccount(card!);
     const em = harness().em();
-    await sqlFor(em).query('UPDATE ledger_account SET balance_posted = balance_posted + 50 WHERE id = ?', [accountId]);
+    await sqlFor(em).query(
+      'UPDATE ledger_account SET balance_posted = balance_posted + 50 WHERE id = ?',
+      [accountId],
+    );
 
     const report = await harness().ledgerCheck();
 
-    await sqlFor(em).query('UPDATE ledger_account SET balance_posted = balance_posted - 50 WHERE id = ?', [accountId]);
+    await sqlFor(em).query(
+      'UPDATE ledger_account SET balance_posted = balance_posted - 50 WHERE id = ?',
+      [accountId],
+    );
     expect(report.balanced).toBe(false);
     expect(report.totalPosted).toBe(50);
     expect(report.mismatches).toEqual([
-      { accountId, kind: 'card', balancePosted: 750, expectedPosted: 700, balanceHeld: 0, expectedHeld: 0 },
+      {
+        accountId,
+        kind: 'card',
+        balancePosted: 750,
+        expectedPosted: 700,
+        balanceHeld: 0,
+        expectedHeld: 0,
+      },
     ]);
   });
 });

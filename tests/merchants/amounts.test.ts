@@ -13,12 +13,20 @@ describe('Points amounts', () => {
     const merchant = await harness().createMerchant();
     const [card] = await harness().issueCards(1, 1_000);
 
-    const { data, errors } = await harness().request(CHARGE, chargeInput(card!, amount), merchant.key);
+    const { data, errors } = await harness().request(
+      CHARGE,
+      chargeInput(card!, amount),
+      merchant.key,
+    );
 
     expect(data?.charge ?? null).toBeNull();
     expect(errors![0]!.extensions!.code).toBe(code);
     expect(await harness().balanceOf(card!)).toBe(1_000);
-    expect(await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [merchant.id])).toBe(0);
+    expect(
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [
+        merchant.id,
+      ]),
+    ).toBe(0);
   });
 
   test('rejects 2^31 as over the maximum amount', async () => {

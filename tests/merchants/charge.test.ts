@@ -19,7 +19,11 @@ describe('charge', () => {
     const merchant = await harness().createMerchant();
     const [card] = await harness().issueCards(1, 1_000);
 
-    const { data, errors } = await harness().request(CHARGE, chargeInput(card!, 300, { orderReference: 'A-1' }), merchant.key);
+    const { data, errors } = await harness().request(
+      CHARGE,
+      chargeInput(card!, 300, { orderReference: 'A-1' }),
+      merchant.key,
+    );
 
     expect(errors).toBeUndefined();
     expect(data!.charge.__typename).toBe('ChargeSuccess');
@@ -54,7 +58,11 @@ describe('charge', () => {
 
     const { data } = await harness().request(CHARGE, chargeInput(card!, 1_001), merchant.key);
 
-    expect(data!.charge).toMatchObject({ __typename: 'InsufficientBalanceError', code: 'INSUFFICIENT_BALANCE', available: 1_000 });
+    expect(data!.charge).toMatchObject({
+      __typename: 'InsufficientBalanceError',
+      code: 'INSUFFICIENT_BALANCE',
+      available: 1_000,
+    });
     expect(await harness().balanceOf(card!)).toBe(1_000);
     expect(await harness().accountBalance(merchant.settlementAccountId)).toBe(0);
   });
@@ -77,7 +85,11 @@ describe('charge', () => {
     }
     expect(await harness().balanceOf(card!)).toBe(1_000);
     expect(await harness().balanceOf(blocked!)).toBe(1_000);
-    expect(await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [merchant.id])).toBe(0);
+    expect(
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [
+        merchant.id,
+      ]),
+    ).toBe(0);
   });
 
   test('rejects a charge above the maximum amount', async () => {
@@ -94,7 +106,11 @@ describe('charge', () => {
     const [card] = await harness().issueCards(1, 1_000);
 
     const anonymous = await harness().request(CHARGE, chargeInput(card!, 100));
-    const badKey = await harness().request(CHARGE, chargeInput(card!, 100), 'mk_000000000000_' + 'x'.repeat(43));
+    const badKey = await harness().request(
+      CHARGE,
+      chargeInput(card!, 100),
+      'mk_000000000000_' + 'x'.repeat(43),
+    );
 
     expect(anonymous.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
     expect(badKey.status).toBe(401);
@@ -108,7 +124,11 @@ describe('charge', () => {
     const prefix = merchant.key.split('_')[1]!;
     expect(await harness().services.apiKeys.revoke(harness().sql(), prefix)).toBe(true);
 
-    const { errors, status } = await harness().request(CHARGE, chargeInput(card!, 100), merchant.key);
+    const { errors, status } = await harness().request(
+      CHARGE,
+      chargeInput(card!, 100),
+      merchant.key,
+    );
 
     expect(status).toBe(401);
     expect(errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
@@ -117,7 +137,12 @@ describe('charge', () => {
 
   test('checks the scope of the API key', async () => {
     const merchant = await harness().createMerchant();
-    const readOnly = await harness().services.apiKeys.create(harness().sql(), merchant.id, 'read only', ['read']);
+    const readOnly = await harness().services.apiKeys.create(
+      harness().sql(),
+      merchant.id,
+      'read only',
+      ['read'],
+    );
     const [card] = await harness().issueCards(1, 1_000);
 
     const { errors } = await harness().request(CHARGE, chargeInput(card!, 100), readOnly.key);
@@ -138,16 +163,38 @@ describe('refund', () => {
   test('returns part and then the rest to the card', async () => {
     const { merchant, card, chargeId } = await chargeOf(600);
 
-    const first = await harness().request(REFUND, { input: { transactionId: chargeId, amount: 250, idempotencyKey: newKey() } }, merchant.key);
-    const rest = await harness().request(REFUND, { input: { transactionId: chargeId, idempotencyKey: newKey() } }, merchant.key);
-    const more = await harness().request(REFUND, { input: { transactionId: chargeId, amount: 1, idempotencyKey: newKey() } }, merchant.key);
+    const first = await harness().request(
+      REFUND,
+      { input: { transactionId: chargeId, amount: 250, idempotencyKey: newKey() } },
+      merchant.key,
+    );
+    const rest = await harness().request(
+      REFUND,
+      { input: { transactionId: chargeId, idempotencyKey: newKey() } },
+      merchant.key,
+    );
+    const more = await harness().request(
+      REFUND,
+      { input: { transactionId: chargeId, amount: 1, idempotencyKey: newKey() } },
+      merchant.key,
+    );
 
     expect(first.data!.refund).toMatchObject({
       __typename: 'RefundSuccess',
       refundableRemaining: 350,
-      transaction: { kind: 'REFUND', amount: 250, direction: 'DEBIT', balanceAfter: 350, parentTransactionId: chargeId },
+      transaction: {
+        kind: 'REFUND',
+        amount: 250,
+        direction: 'DEBIT',
+        balanceAfter: 350,
+        parentTransactionId: chargeId,
+      },
     });
-    expect(rest.data!.refund).toMatchObject({ __typename: 'RefundSuccess', refundableRemaining: 0, transaction: { amount: 350 } });
+    expect(rest.data!.refund).toMatchObject({
+      __typename: 'RefundSuccess',
+      refundableRemaining: 0,
+      transaction: { amount: 350 },
+    });
     expect(more.data!.refund).toMatchObject({ code: 'REFUND_EXCEEDS_CHARGE', refundable: 0 });
     expect(await harness().balanceOf(card)).toBe(1_000);
     expect(await harness().accountBalance(merchant.settlementAccountId)).toBe(0);
@@ -156,9 +203,17 @@ describe('refund', () => {
   test('refuses more than was charged', async () => {
     const { merchant, card, chargeId } = await chargeOf(300);
 
-    const { data } = await harness().request(REFUND, { input: { transactionId: chargeId, amount: 301, idempotencyKey: newKey() } }, merchant.key);
+    const { data } = await harness().request(
+      REFUND,
+      { input: { transactionId: chargeId, amount: 301, idempotencyKey: newKey() } },
+      merchant.key,
+    );
 
-    expect(data!.refund).toMatchObject({ __typename: 'RefundExceedsChargeError', code: 'REFUND_EXCEEDS_CHARGE', refundable: 300 });
+    expect(data!.refund).toMatchObject({
+      __typename: 'RefundExceedsChargeError',
+      code: 'REFUND_EXCEEDS_CHARGE',
+      refundable: 300,
+    });
     expect(await harness().balanceOf(card)).toBe(700);
   });
 
@@ -166,10 +221,21 @@ describe('refund', () => {
     const { card, chargeId } = await chargeOf(300);
     const other = await harness().createMerchant('Other Shop');
 
-    const { data } = await harness().request(REFUND, { input: { transactionId: chargeId, amount: 100, idempotencyKey: newKey() } }, other.key);
-    const garbage = await harness().request(REFUND, { input: { transactionId: 'not-an-id', idempotencyKey: newKey() } }, other.key);
+    const { data } = await harness().request(
+      REFUND,
+      { input: { transactionId: chargeId, amount: 100, idempotencyKey: newKey() } },
+      other.key,
+    );
+    const garbage = await harness().request(
+      REFUND,
+      { input: { transactionId: 'not-an-id', idempotencyKey: newKey() } },
+      other.key,
+    );
 
-    expect(data!.refund).toMatchObject({ __typename: 'TransactionNotFoundError', code: 'TRANSACTION_NOT_FOUND' });
+    expect(data!.refund).toMatchObject({
+      __typename: 'TransactionNotFoundError',
+      code: 'TRANSACTION_NOT_FOUND',
+    });
     expect(garbage.data!.refund).toMatchObject({ code: 'TRANSACTION_NOT_FOUND' });
     expect(await harness().balanceOf(card)).toBe(700);
   });
@@ -179,7 +245,11 @@ describe('refund', () => {
     const found = await harness().services.prepaidIds.resolve(harness().sql(), card);
     await harness().services.prepaidIds.setStatus(harness().sql(), found!.id, 'blocked');
 
-    const { data } = await harness().request(REFUND, { input: { transactionId: chargeId, idempotencyKey: newKey() } }, merchant.key);
+    const { data } = await harness().request(
+      REFUND,
+      { input: { transactionId: chargeId, idempotencyKey: newKey() } },
+      merchant.key,
+    );
 
     expect(data!.refund.__typename).toBe('RefundSuccess');
     expect(await harness().balanceOf(card)).toBe(1_000);
@@ -209,22 +279,44 @@ describe('merchant transactions', () => {
     const merchant = await harness().createMerchant();
     const [card] = await harness().issueCards(1, 10_000);
     for (let index = 1; index <= 5; index++) {
-      const { data } = await harness().request(CHARGE, chargeInput(card!, index * 100, { orderReference: `order-${index}` }), merchant.key);
+      const { data } = await harness().request(
+        CHARGE,
+        chargeInput(card!, index * 100, { orderReference: `order-${index}` }),
+        merchant.key,
+      );
       expect(data!.charge.__typename).toBe('ChargeSuccess');
     }
 
     const first = await harness().request(PAGE, { first: 2 }, merchant.key);
-    const second = await harness().request(PAGE, { first: 2, after: first.data!.merchant.transactions.pageInfo.endCursor }, merchant.key);
-    const third = await harness().request(PAGE, { first: 2, after: second.data!.merchant.transactions.pageInfo.endCursor }, merchant.key);
+    const second = await harness().request(
+      PAGE,
+      { first: 2, after: first.data!.merchant.transactions.pageInfo.endCursor },
+      merchant.key,
+    );
+    const third = await harness().request(
+      PAGE,
+      { first: 2, after: second.data!.merchant.transactions.pageInfo.endCursor },
+      merchant.key,
+    );
 
-    const references = (page: typeof first) => page.data!.merchant.transactions.edges.map((edge: any) => edge.node.orderReference);
+    const references = (page: typeof first) =>
+      page.data!.merchant.transactions.edges.map((edge: any) => edge.node.orderReference);
     expect(first.data!.merchant.settlementBalance).toBe(1_500);
     expect(references(first)).toEqual(['order-5', 'order-4']);
     expect(references(second)).toEqual(['order-3', 'order-2']);
     expect(references(third)).toEqual(['order-1']);
-    expect(first.data!.merchant.transactions.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
-    expect(second.data!.merchant.transactions.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
-    expect(third.data!.merchant.transactions.pageInfo).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    expect(first.data!.merchant.transactions.pageInfo).toMatchObject({
+      hasNextPage: true,
+      hasPreviousPage: false,
+    });
+    expect(second.data!.merchant.transactions.pageInfo).toMatchObject({
+      hasNextPage: true,
+      hasPreviousPage: true,
+    });
+    expect(third.data!.merchant.transactions.pageInfo).toMatchObject({
+      hasNextPage: false,
+      hasPreviousPage: true,
+    });
     expect(first.data!.merchant.transactions.edges[0].node.balanceAfter).toBe(1_500);
   });
 

@@ -8,7 +8,9 @@ describe('concurrent charges', () => {
     const [card] = await harness().issueCards(1, 1_000);
 
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => harness().request(CHARGE, chargeInput(card!, 100), merchant.key)),
+      Array.from({ length: 20 }, () =>
+        harness().request(CHARGE, chargeInput(card!, 100), merchant.key),
+      ),
     );
 
     const kinds = results.map((result) => result.data!.charge.__typename);
@@ -23,7 +25,9 @@ describe('concurrent charges', () => {
     expect(await harness().accountBalance(merchant.settlementAccountId)).toBe(1_000);
     const found = await harness().services.prepaidIds.resolve(harness().sql(), card!);
     expect(
-      await harness().count('SELECT count(*) FROM ledger_transaction WHERE debit_account_id = ?', [found!.ledgerAccountId]),
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE debit_account_id = ?', [
+        found!.ledgerAccountId,
+      ]),
     ).toBe(10);
     const balancesAfter = results
       .filter((result) => result.data!.charge.__typename === 'ChargeSuccess')
@@ -37,10 +41,14 @@ describe('concurrent charges', () => {
     const [card] = await harness().issueCards(1, 1_000);
 
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => harness().request(CHARGE, chargeInput(card!, 600), merchant.key)),
+      Array.from({ length: 10 }, () =>
+        harness().request(CHARGE, chargeInput(card!, 600), merchant.key),
+      ),
     );
 
-    const successes = results.filter((result) => result.data!.charge.__typename === 'ChargeSuccess');
+    const successes = results.filter(
+      (result) => result.data!.charge.__typename === 'ChargeSuccess',
+    );
     expect(successes).toHaveLength(1);
     expect(results.filter((result) => result.data!.charge.available === 400)).toHaveLength(9);
     expect(await harness().balanceOf(card!)).toBe(400);
@@ -51,9 +59,13 @@ describe('concurrent charges', () => {
     const merchant = await harness().createMerchant();
     const cards = await harness().issueCards(30, 500);
 
-    const results = await Promise.all(cards.map((card) => harness().request(CHARGE, chargeInput(card, 500), merchant.key)));
+    const results = await Promise.all(
+      cards.map((card) => harness().request(CHARGE, chargeInput(card, 500), merchant.key)),
+    );
 
-    expect(results.every((result) => result.data!.charge.__typename === 'ChargeSuccess')).toBe(true);
+    expect(results.every((result) => result.data!.charge.__typename === 'ChargeSuccess')).toBe(
+      true,
+    );
     expect(await harness().accountBalance(merchant.settlementAccountId)).toBe(15_000);
     for (const card of cards) expect(await harness().balanceOf(card)).toBe(0);
   });
@@ -68,13 +80,19 @@ describe('concurrent refunds', () => {
 
     const results = await Promise.all(
       [1, 2].map(() =>
-        harness().request(REFUND, { input: { transactionId, amount: 400, idempotencyKey: newKey('refund') } }, merchant.key),
+        harness().request(
+          REFUND,
+          { input: { transactionId, amount: 400, idempotencyKey: newKey('refund') } },
+          merchant.key,
+        ),
       ),
     );
 
     const kinds = results.map((result) => result.data!.refund.__typename).sort();
     expect(kinds).toEqual(['RefundExceedsChargeError', 'RefundSuccess']);
-    const rejected = results.find((result) => result.data!.refund.__typename === 'RefundExceedsChargeError');
+    const rejected = results.find(
+      (result) => result.data!.refund.__typename === 'RefundExceedsChargeError',
+    );
     expect(rejected!.data!.refund.refundable).toBe(200);
     expect(await harness().balanceOf(card!)).toBe(800);
     expect(await harness().accountBalance(merchant.settlementAccountId)).toBe(200);
@@ -88,11 +106,17 @@ describe('concurrent refunds', () => {
 
     const results = await Promise.all(
       Array.from({ length: 10 }, () =>
-        harness().request(REFUND, { input: { transactionId, amount: 70, idempotencyKey: newKey('refund') } }, merchant.key),
+        harness().request(
+          REFUND,
+          { input: { transactionId, amount: 70, idempotencyKey: newKey('refund') } },
+          merchant.key,
+        ),
       ),
     );
 
-    expect(results.filter((result) => result.data!.refund.__typename === 'RefundSuccess')).toHaveLength(8);
+    expect(
+      results.filter((result) => result.data!.refund.__typename === 'RefundSuccess'),
+    ).toHaveLength(8);
     const refunded = await harness().count(
       `SELECT COALESCE(SUM(amount), 0) AS count FROM ledger_transaction WHERE kind = 'refund' AND merchant_id = ?`,
       [merchant.id],

@@ -16,7 +16,11 @@ describe('idempotency keys', () => {
     expect(second.data!.charge.transaction.id).toBe(first.data!.charge.transaction.id);
     expect(second.data!.charge.balanceAfter).toBe(700);
     expect(await harness().balanceOf(card!)).toBe(700);
-    expect(await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [merchant.id])).toBe(1);
+    expect(
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [
+        merchant.id,
+      ]),
+    ).toBe(1);
   });
 
   test('the same key with another amount is rejected', async () => {
@@ -31,9 +35,16 @@ describe('idempotency keys', () => {
       merchant.key,
     );
 
-    expect(data!.charge).toMatchObject({ __typename: 'IdempotencyKeyReusedError', code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(data!.charge).toMatchObject({
+      __typename: 'IdempotencyKeyReusedError',
+      code: 'IDEMPOTENCY_KEY_REUSED',
+    });
     expect(await harness().balanceOf(card!)).toBe(700);
-    expect(await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [merchant.id])).toBe(1);
+    expect(
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [
+        merchant.id,
+      ]),
+    ).toBe(1);
   });
 
   test('the same key with another card is rejected', async () => {
@@ -42,7 +53,11 @@ describe('idempotency keys', () => {
     const variables = chargeInput(card!, 300);
     await harness().request(CHARGE, variables, merchant.key);
 
-    const { data } = await harness().request(CHARGE, { input: { ...variables.input, prepaidId: other } }, merchant.key);
+    const { data } = await harness().request(
+      CHARGE,
+      { input: { ...variables.input, prepaidId: other } },
+      merchant.key,
+    );
 
     expect(data!.charge.code).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(await harness().balanceOf(other!)).toBe(1_000);
@@ -53,13 +68,19 @@ describe('idempotency keys', () => {
     const [card] = await harness().issueCards(1, 1_000);
     const variables = chargeInput(card!, 100);
 
-    const results = await Promise.all(Array.from({ length: 10 }, () => harness().request(CHARGE, variables, merchant.key)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => harness().request(CHARGE, variables, merchant.key)),
+    );
 
     const ids = new Set(results.map((result) => result.data!.charge.transaction.id));
     expect(ids.size).toBe(1);
     expect(results.filter((result) => result.data!.charge.replayed === false)).toHaveLength(1);
     expect(await harness().balanceOf(card!)).toBe(900);
-    expect(await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [merchant.id])).toBe(1);
+    expect(
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [
+        merchant.id,
+      ]),
+    ).toBe(1);
   });
 
   test('concurrent requests with one key and different cards make one transaction', async () => {
@@ -68,7 +89,13 @@ describe('idempotency keys', () => {
     const key = newKey('shared');
 
     const results = await Promise.all(
-      cards.map((card) => harness().request(CHARGE, chargeInput(card, 100, { idempotencyKey: key, orderReference: 'same' }), merchant.key)),
+      cards.map((card) =>
+        harness().request(
+          CHARGE,
+          chargeInput(card, 100, { idempotencyKey: key, orderReference: 'same' }),
+          merchant.key,
+        ),
+      ),
     );
 
     const kinds = results.map((result) => result.data!.charge.__typename);
@@ -111,7 +138,13 @@ describe('idempotency keys', () => {
     const [card] = await harness().issueCards(1, 1_000);
     const chargeVariables = chargeInput(card!, 500);
     const charge = await harness().request(CHARGE, chargeVariables, merchant.key);
-    const refundVariables = { input: { transactionId: charge.data!.charge.transaction.id, amount: 200, idempotencyKey: newKey() } };
+    const refundVariables = {
+      input: {
+        transactionId: charge.data!.charge.transaction.id,
+        amount: 200,
+        idempotencyKey: newKey(),
+      },
+    };
 
     const first = await harness().request(REFUND, refundVariables, merchant.key);
     const replay = await harness().request(REFUND, refundVariables, merchant.key);
@@ -138,7 +171,11 @@ describe('idempotency keys', () => {
 
     expect(failed.data!.charge.code).toBe('INSUFFICIENT_BALANCE');
     expect(again.data!.charge.code).toBe('INSUFFICIENT_BALANCE');
-    expect(await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [merchant.id])).toBe(0);
+    expect(
+      await harness().count('SELECT count(*) FROM ledger_transaction WHERE merchant_id = ?', [
+        merchant.id,
+      ]),
+    ).toBe(0);
   });
 
   test('rejects a malformed key', async () => {
@@ -146,7 +183,11 @@ describe('idempotency keys', () => {
     const [card] = await harness().issueCards(1, 1_000);
 
     for (const idempotencyKey of ['', 'has space', 'x'.repeat(256)]) {
-      const { errors } = await harness().request(CHARGE, chargeInput(card!, 100, { idempotencyKey }), merchant.key);
+      const { errors } = await harness().request(
+        CHARGE,
+        chargeInput(card!, 100, { idempotencyKey }),
+        merchant.key,
+      );
       expect(errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
     }
     expect(await harness().balanceOf(card!)).toBe(1_000);

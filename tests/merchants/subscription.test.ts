@@ -47,11 +47,21 @@ describe('merchantTransactionPosted', () => {
     const received = collect(harness().wsClient(merchant.key));
     await harness().waitForSubscribers(before + 1);
 
-    const charge = await harness().request(CHARGE, chargeInput(card!, 600, { orderReference: 'sub-1' }), merchant.key);
+    const charge = await harness().request(
+      CHARGE,
+      chargeInput(card!, 600, { orderReference: 'sub-1' }),
+      merchant.key,
+    );
     const failed = await harness().request(CHARGE, chargeInput(card!, 600), merchant.key);
     await harness().request(
       REFUND,
-      { input: { transactionId: charge.data!.charge.transaction.id, amount: 100, idempotencyKey: newKey() } },
+      {
+        input: {
+          transactionId: charge.data!.charge.transaction.id,
+          amount: 100,
+          idempotencyKey: newKey(),
+        },
+      },
       merchant.key,
     );
     await waitFor(() => received.events.length >= 2, 5_000, 'two events');
@@ -62,7 +72,13 @@ describe('merchantTransactionPosted', () => {
     expect(received.events).toHaveLength(2);
     expect(received.events[0]).toMatchObject({
       settlementBalance: 600,
-      transaction: { id: charge.data!.charge.transaction.id, kind: 'CHARGE', amount: 600, direction: 'CREDIT', orderReference: 'sub-1' },
+      transaction: {
+        id: charge.data!.charge.transaction.id,
+        kind: 'CHARGE',
+        amount: 600,
+        direction: 'CREDIT',
+        orderReference: 'sub-1',
+      },
     });
     expect(received.events[1]).toMatchObject({
       settlementBalance: 500,
@@ -81,7 +97,9 @@ describe('merchantTransactionPosted', () => {
     await harness().waitForSubscribers(before + 1);
 
     const results = await Promise.all(
-      cards.map((card, index) => harness().request(CHARGE, chargeInput(card, index + 1), merchant.key)),
+      cards.map((card, index) =>
+        harness().request(CHARGE, chargeInput(card, index + 1), merchant.key),
+      ),
     );
     await waitFor(() => received.events.length >= 50, 10_000, '50 events');
     await settle();
@@ -139,7 +157,11 @@ describe('merchantTransactionPosted', () => {
     const received = collect(harness().wsClient('mk_000000000000_' + 'x'.repeat(43)));
     const anonymous = collect(harness().wsClient());
 
-    await waitFor(() => received.errors.length > 0 && anonymous.errors.length > 0, 5_000, 'connection errors');
+    await waitFor(
+      () => received.errors.length > 0 && anonymous.errors.length > 0,
+      5_000,
+      'connection errors',
+    );
 
     expect((received.errors[0] as { code: number }).code).toBe(4403);
     expect((anonymous.errors[0] as { code: number }).code).toBe(4403);

@@ -61,12 +61,16 @@ describe('normalisePrepaidId', () => {
     expect(normalisePrepaidId(input)).toBe(expected);
   });
 
-  test.each(['', '411111111111111', '41111111111111111', '4111.1111.1111.1111', '４１１１１１１１１１１１１１１１', 'x'.repeat(100)])(
-    'rejects %j',
-    (input) => {
-      expect(normalisePrepaidId(input)).toBeUndefined();
-    },
-  );
+  test.each([
+    '',
+    '411111111111111',
+    '41111111111111111',
+    '4111.1111.1111.1111',
+    '４１１１１１１１１１１１１１１１',
+    'x'.repeat(100),
+  ])('rejects %j', (input) => {
+    expect(normalisePrepaidId(input)).toBeUndefined();
+  });
 
   test('formats for people', () => {
     expect(groupDigits('4111111111111111')).toBe('4111 1111 1111 1111');
@@ -97,7 +101,11 @@ describe('PrepaidIdVault', () => {
   test('hashes by key', () => {
     const other = new PrepaidIdVault(Buffer.alloc(32, 3), Buffer.alloc(32, 2));
 
-    expect(vault.lookupHash('4111111111111111').equals(vault.lookupHash('4111111111111111'))).toBe(true);
-    expect(vault.lookupHash('4111111111111111').equals(other.lookupHash('4111111111111111'))).toBe(false);
+    expect(vault.lookupHash('4111111111111111').equals(vault.lookupHash('4111111111111111'))).toBe(
+      true,
+    );
+    expect(vault.lookupHash('4111111111111111').equals(other.lookupHash('4111111111111111'))).toBe(
+      false,
+    );
   });
 });

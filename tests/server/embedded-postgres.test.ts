@@ -39,7 +39,9 @@ describe('embedded Postgres', () => {
   test('starts, survives SIGKILL of the server and stops on SIGTERM', async () => {
     const first = startWithoutDatabaseUrl();
     const firstBase = await first.waitForListening();
-    expect(first.logs.map((log) => log.msg)).toContain('embedded Postgres started because DATABASE_URL is unset');
+    expect(first.logs.map((log) => log.msg)).toContain(
+      'embedded Postgres started because DATABASE_URL is unset',
+    );
     expect((await fetch(`${firstBase}/readyz`)).status).toBe(200);
     const postgresPid = await postmasterPid();
 
@@ -63,7 +65,26 @@ describe('embedded Postgres', () => {
     second.signal('SIGTERM');
     expect(await second.wait()).toBe(0);
     expect(second.logs.map((log) => log.msg)).toContain('embedded Postgres stopped');
-    await waitFor(() => !existsSync(path.join(DATA_DIR, 'postmaster.pid')), 10_000, 'postmaster.pid to go');
+    await waitFor(
+      () => !existsSync(path.join(DATA_DIR, 'postmaster.pid')),
+      10_000,
+      'postmaster.pid to go',
+    );
     await waitFor(() => !isRunning(postgresPid), 10_000, 'the Postgres process to exit');
+  });
+
+  test('exits 0 on SIGTERM after its Postgres died', async () => {
+    const server = startWithoutDatabaseUrl();
+    await server.waitForListening();
+    const postgresPid = await postmasterPid();
+
+    process.kill(postgresPid, 'SIGKILL');
+    await waitFor(() => !isRunning(postgresPid), 10_000, 'the Postgres process to exit');
+    server.signal('SIGTERM');
+
+    expect(await server.wait()).toBe(0);
+    expect(server.logs.map((log) => log.msg)).toContain(
+      'embedded Postgres was no longer running at shutdown',
+    );
   });
 });

@@ -16,7 +16,11 @@ describe('server process', () => {
   });
 
   test('names the invalid variable and exits 1', async () => {
-    const server = ServerProcess.start(SERVER, { PORT: 'abc', PREPAID_ID_HMAC_KEY: 'short', DATABASE_URL: harness.config.databaseUrl });
+    const server = ServerProcess.start(SERVER, {
+      PORT: 'abc',
+      PREPAID_ID_HMAC_KEY: 'short',
+      DATABASE_URL: harness.config.databaseUrl,
+    });
 
     expect(await server.wait()).toBe(1);
     expect(server.lines).toHaveLength(1);
@@ -34,7 +38,9 @@ describe('server process', () => {
     expect(await server.wait()).toBe(1);
     const fatal = server.logs.filter((log) => log.level === 60);
     expect(fatal).toHaveLength(1);
-    expect(String(fatal[0]!.reason)).toMatch(/^Cannot connect to the database at postgres:\/\/wallet:\*\*\*@127\.0\.0\.1:1\/wallet \(ECONNREFUSED/);
+    expect(String(fatal[0]!.reason)).toMatch(
+      /^Cannot connect to the database at postgres:\/\/wallet:\*\*\*@127\.0\.0\.1:1\/wallet \(ECONNREFUSED/,
+    );
     expect(server.lines.join('\n')).not.toContain('secret-password');
     expect(server.lines.join('\n')).not.toMatch(/\n\s+at /);
   });
@@ -62,7 +68,11 @@ describe('server process', () => {
     let completed = false;
     subscriber.subscribe(
       { query: 'subscription { merchantTransactionPosted { transaction { id } } }' },
-      { next: () => undefined, error: () => (completed = true), complete: () => (completed = true) },
+      {
+        next: () => undefined,
+        error: () => (completed = true),
+        complete: () => (completed = true),
+      },
     );
 
     // Hold the card's ledger lock so that the charge is still running when
@@ -70,7 +80,9 @@ describe('server process', () => {
     const blocker = new Client({ connectionString: harness.config.databaseUrl });
     await blocker.connect();
     await blocker.query('BEGIN');
-    await blocker.query('SELECT pg_advisory_xact_lock(7340001, $1::integer)', [found!.ledgerAccountId]);
+    await blocker.query('SELECT pg_advisory_xact_lock(7340001, $1::integer)', [
+      found!.ledgerAccountId,
+    ]);
     const charge = fetch(`${base}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${merchant.key}` },
@@ -85,11 +97,15 @@ describe('server process', () => {
     await blocker.end();
 
     const response = await charge;
-    const body = (await response.json()) as { data: { charge: { __typename: string; balanceAfter: number } } };
+    const body = (await response.json()) as {
+      data: { charge: { __typename: string; balanceAfter: number } };
+    };
     expect(body.data.charge).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 600 });
     expect(await server.wait()).toBe(0);
     expect(completed).toBe(true);
-    expect(server.logs.map((log) => log.msg)).toEqual(expect.arrayContaining(['server stopped', 'process exiting']));
+    expect(server.logs.map((log) => log.msg)).toEqual(
+      expect.arrayContaining(['server stopped', 'process exiting']),
+    );
     await subscriber.dispose();
     await harness.expectBalanced();
   });

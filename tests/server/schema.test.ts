@@ -1,10 +1,17 @@
 import 'reflect-metadata';
 import { readFile } from 'node:fs/promises';
-import { getNamedType, isInputObjectType, isObjectType, isInterfaceType, type GraphQLType } from 'graphql';
+import {
+  getNamedType,
+  isInputObjectType,
+  isObjectType,
+  isInterfaceType,
+  type GraphQLType,
+} from 'graphql';
 import { getSchema } from '../../src/server/schema';
 import { printSchemaFile } from '../../src/server/schema-file';
 
-const MONEY_NAME = /^(amount|balance\w*|\w*Balance\w*|available|refundable\w*|maximum|creditLimit)$/;
+const MONEY_NAME =
+  /^(amount|balance\w*|\w*Balance\w*|available|refundable\w*|maximum|creditLimit)$/;
 
 describe('schema.graphql', () => {
   test('matches the type-graphql classes', async () => {
@@ -21,7 +28,12 @@ describe('schema.graphql', () => {
       if (type.name.startsWith('__')) continue;
       if (!isObjectType(type) && !isInterfaceType(type) && !isInputObjectType(type)) continue;
       for (const field of Object.values(type.getFields())) {
-        if (!MONEY_NAME.test(field.name) || type.name === schema.getQueryType()?.name) continue;
+        const rootTypes = [
+          schema.getQueryType(),
+          schema.getMutationType(),
+          schema.getSubscriptionType(),
+        ];
+        if (!MONEY_NAME.test(field.name) || rootTypes.includes(type as never)) continue;
         moneyFields.push(`${type.name}.${field.name}`);
         const fieldType = getNamedType(field.type as GraphQLType);
         expect(`${type.name}.${field.name}: ${fieldType.name}`).toBe(

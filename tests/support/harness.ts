@@ -7,6 +7,7 @@ import { sqlFor } from '../../src/database/sql';
 import type { LedgerCheckReport } from '../../src/ledger/ledger-check.service';
 import { createLogger } from '../../src/logging/logger';
 import { startServer, type RunningServer } from '../../src/server/app';
+import { SmtpSink } from './smtp-sink';
 import { createTestDatabase } from './test-database';
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -27,15 +28,28 @@ export interface TestMerchant {
  */
 export class Harness {
   private wsClients: WsClient[] = [];
+  /** Log lines of the server, when started with `captureLogs`. */
+  readonly logs: string[] = [];
 
   private constructor(
     readonly server: RunningServer,
     readonly config: AppConfig,
     private readonly dropDatabase: () => Promise<void>,
+    private readonly smtpSink: SmtpSink | undefined,
   ) {}
 
-  static async start(environment: Record<string, string> = {}): Promise<Harness> {
+  /**
+   * Starts a server on a database of its own. With `smtp`, a real SMTP server
+   * on loopback receives the server's mail. Every request of a test comes
+   * from 127.0.0.1, so the per-IP rate limits are raised unless the test
+   * sets RATE_LIMITS itself.
+   */
+  static async start(
+    environment: Record<string, string> = {},
+    options: { smtp?: boolean; captureLogs?: boolean } = {},
+  ): Promise<Harness> {
     const database = await createTestDatabase();
+    const smtpSink = options.smtp ? await SmtpSink.start() : undefined;
     const config = loadConfig({
       NODE_ENV: 'test',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -43,10 +57,26 @@ export class Harness {
       PORT: '0',
       MIGRATE_ON_START: 'false',
       EVENT_POLL_INTERVAL_MS: '200',
+      RATE_LIMITS: JSON.stringify(GENEROUS_IP_LIMITS),
+      ...(smtpSink ? { SMTP_URL: smtpSink.url } : {}),
       ...environment,
     });
-    const server = await startServer(config, createLogger(config.logLevel));
-    return new Harness(server, config, database.drop);
+    const logs: string[] = [];
+    const logger = options.captureLogs
+      ? createLogger('debug', { write: (line: string) => void logs.push(line) })
+      : createLogger(config.logLevel);
+    const server = await startServer(config, logger);
+    const harness = new Harness(server, config, database.drop, smtpSink);
+    harness.logs.push(...logs);
+    // Later lines go straight to the harness.
+    logs.push = (...lines: string[]) => harness.logs.push(...lines);
+    return harness;
+  }
+
+  /** The SMTP server that receives this server's mail; start the harness with `smtp: true`. */
+  get smtp(): SmtpSink {
+    if (!this.smtpSink) throw new Error('start the harness with { smtp: true } to receive mail');
+    return this.smtpSink;
   }
 
   get services() {
@@ -73,6 +103,21 @@ export class Harness {
     return batch.cards.map((card) => card.digits);
   }
 
+  /** Puts points on a prepaid ID's account with an operator adjustment, as test setup. */
+  async fund(prepaidId: string, amount: number): Promise<void> {
+    const found = await this.services.prepaidIds.resolve(this.sql(), prepaidId);
+    if (!found) throw new Error('unknown prepaid ID');
+    const adjustment = await this.services.ledger.operatorAccountId(this.sql(), 'adjustment');
+    const result = await this.services.ledger.post(this.em(), {
+      kind: 'adjustment',
+      debitAccountId: adjustment,
+      creditAccountId: found.ledgerAccountId,
+      amount,
+      description: 'test funding',
+    });
+    if (!result.ok) throw new Error(`funding failed: ${result.code}`);
+  }
+
   /** Sends one GraphQL request over HTTP and returns data and errors instead of throwing. */
   async request<T = Record<string, any>>(
     query: string,
@@ -84,7 +129,11 @@ export class Harness {
     });
     try {
       const response = await client.rawRequest<T>(query, variables);
-      return { data: response.data, errors: response.errors as GraphQLResponse['errors'], status: response.status };
+      return {
+        data: response.data,
+        errors: response.errors as GraphQLResponse['errors'],
+        status: response.status,
+      };
     } catch (error) {
       if (error instanceof ClientError) {
         return {
@@ -97,13 +146,17 @@ export class Harness {
     }
   }
 
-  /** A graphql-ws client authenticated with the token; closed by stop(). */
-  wsClient(token?: string): WsClient {
+  /**
+   * A graphql-ws client authenticated with the token; closed by stop(). With
+   * `lazy: false` it keeps one socket open even while no operation runs.
+   */
+  wsClient(token?: string, options: { lazy?: boolean } = {}): WsClient {
     const client = createClient({
       url: this.server.wsUrl,
       webSocketImpl: WebSocket,
       connectionParams: token ? { authorization: `Bearer ${token}` } : {},
       retryAttempts: 0,
+      lazy: options.lazy ?? true,
     });
     this.wsClients.push(client);
     return client;
@@ -153,23 +206,37 @@ export class Harness {
   async stop(): Promise<void> {
     await Promise.all(this.wsClients.map((client) => client.dispose()));
     await this.server.stop();
+    await this.smtpSink?.stop();
     await this.dropDatabase();
   }
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+) {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
+const GENEROUS_IP_LIMITS = {
+  loginPerIp: { points: 100_000, durationSeconds: 900 },
+  registrationPerIp: { points: 100_000, durationSeconds: 3_600 },
+};
+
 /** Starts a harness for the test file, checks the ledger after every test, and stops it after all. */
-export function useHarness(environment: Record<string, string> = {}): () => Harness {
+export function useHarness(
+  environment: Record<string, string> = {},
+  options: { smtp?: boolean; captureLogs?: boolean } = {},
+): () => Harness {
   let harness: Harness | undefined;
   beforeAll(async () => {
-    harness = await Harness.start(environment);
+    harness = await Harness.start(environment, options);
   });
   afterEach(async () => {
     await harness?.expectBalanced();
@@ -219,8 +286,18 @@ export function newKey(label = 'key'): string {
   return `${label}-${process.pid}-${Date.now()}-${++keyCounter}`;
 }
 
-export function chargeInput(prepaidId: string, amount: unknown, extra: Record<string, unknown> = {}) {
+export function chargeInput(
+  prepaidId: string,
+  amount: unknown,
+  extra: Record<string, unknown> = {},
+) {
   return {
-    input: { prepaidId, amount, idempotencyKey: newKey('charge'), orderReference: `order-${keyCounter}`, ...extra },
+    input: {
+      prepaidId,
+      amount,
+      idempotencyKey: newKey('charge'),
+      orderReference: `order-${keyCounter}`,
+      ...extra,
+    },
   };
 }

@@ -27,10 +27,20 @@ export class ServerProcess {
   }
 
   /** Starts `node <script>` with the given environment added to a minimal one. */
-  static start(script: string, environment: Record<string, string | undefined>, args: string[] = []): ServerProcess {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
-    for (const [name, value] of Object.entries(environment)) if (value !== undefined) env[name] = value;
-    return new ServerProcess(spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  static start(
+    script: string,
+    environment: Record<string, string | undefined>,
+    args: string[] = [],
+  ): ServerProcess {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+    };
+    for (const [name, value] of Object.entries(environment))
+      if (value !== undefined) env[name] = value;
+    return new ServerProcess(
+      spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
   }
 
   /** Log lines parsed as JSON; other lines are skipped. */
@@ -45,9 +55,16 @@ export class ServerProcess {
   }
 
   async waitForLog(message: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
-    await waitFor(() => this.logs.some((log) => log.msg === message) || this.exitCode !== undefined, timeoutMs, message);
+    await waitFor(
+      () => this.logs.some((log) => log.msg === message) || this.exitCode !== undefined,
+      timeoutMs,
+      message,
+    );
     const found = this.logs.find((log) => log.msg === message);
-    if (!found) throw new Error(`process exited with ${this.exitCode} before logging "${message}":\n${this.lines.join('\n')}`);
+    if (!found)
+      throw new Error(
+        `process exited with ${this.exitCode} before logging "${message}":\n${this.lines.join('\n')}`,
+      );
     return found;
   }
 
@@ -60,7 +77,10 @@ export class ServerProcess {
   async wait(timeoutMs = 20_000): Promise<number | null> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`process did not exit within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`process did not exit within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([this.exited, timeout]);

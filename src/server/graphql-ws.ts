@@ -1,0 +1,105 @@
+import { GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { WebSocketServer } from 'ws';
+import type { RequestContext } from '../graphql/context';
+import {
+  connectionState,
+  wsContext,
+  type ConnectionState,
+  type ContextDependencies,
+} from './context';
+import { isClientError, maskError } from './errors';
+
+/**
+ * Serves graphql-ws on the WebSocket server. The connection is authenticated
+ * at connection_init, and every operation authenticates again, so that a
+ * revoked key or an ended session stops working on an open socket too.
+ *
+ * Parsing and validation happen here rather than inside graphql-ws, which
+ * would close the whole socket on a syntax error and report validation
+ * errors without a code. Errors of execution are masked and logged once,
+ * as on HTTP.
+ */
+export function serveGraphqlWs(
+  wsServer: WebSocketServer,
+  schema: GraphQLSchema,
+  dependencies: ContextDependencies,
+): { dispose(): void | Promise<void> } {
+  return useServer<Record<string, unknown>, ConnectionState>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        try {
+          Object.assign(
+            ctx.extra,
+            await connectionState(ctx.connectionParams, ctx.extra.request, dependencies),
+          );
+          // Every subscription belongs to a merchant or a member.
+          return ctx.extra.caller?.kind !== 'anonymous';
+        } catch {
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0)
+          return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        let contextValue: RequestContext;
+        try {
+          contextValue = await wsContext(ctx.extra, dependencies);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        return {
+          schema,
+          document,
+          variableValues: payload.variables,
+          operationName: payload.operationName,
+          contextValue,
+        };
+      },
+      onNext: (_ctx, _id, _payload, args, result) => {
+        if (!result.errors) return;
+        const context = args.contextValue as RequestContext;
+        const errors = result.errors.map((error) => {
+          // Errors without a path concern the request as a whole, such as
+          // variables of the wrong type; the client caused them.
+          const formatted = error.path
+            ? error.toJSON()
+            : withCode(error, 'BAD_USER_INPUT').toJSON();
+          if (isClientError(formatted)) return maskError(formatted);
+          context.logger.error(
+            { err: error.originalError ?? error, path: error.path },
+            'unexpected error in GraphQL WebSocket operation',
+          );
+          const masked = maskError(formatted);
+          return { ...masked, extensions: { ...masked.extensions, requestId: context.requestId } };
+        });
+        return { ...result, errors };
+      },
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((error) => maskError(withCode(error, 'GRAPHQL_VALIDATION_FAILED').toJSON())),
+    },
+    wsServer,
+  );
+}
+
+/** Returns the error with `code` added, unless it has a code already. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  if (error.extensions?.code) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code },
+  });
+}
