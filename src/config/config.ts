@@ -119,7 +119,12 @@ export interface AppConfig {
  * Throws ConfigError naming every bad variable and what it expects.
  */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppConfig {
-  const env = cleanEnv(environment, specs, {
+  // An empty variable counts as unset, as `VAR=` in an env file or a compose
+  // file's `${VAR:-}` produces one.
+  const present = Object.fromEntries(
+    Object.entries(environment).filter(([, value]) => value !== ''),
+  );
+  const env = cleanEnv(present, specs, {
     reporter: ({ errors }) => {
       const problems = Object.entries(errors).map(
         ([name, error]) => `${name}: ${(error as Error).message}`,

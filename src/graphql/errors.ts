@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { GraphQLError } from 'graphql';
 import { Field, InterfaceType, registerEnumType } from 'type-graphql';
 

@@ -30,7 +30,7 @@ export interface LoginDependencies {
  * Sign-in with a username or e-mail address and a password, followed by a
  * TOTP or recovery code when two-factor authentication is on. Unknown
  * members cost the same as known ones: the password is checked against a
- * dummy hash, and the answer is the same.
+ * dummy hash, and the response is the same.
  */
 export class LoginService {
   constructor(private readonly deps: LoginDependencies) {}

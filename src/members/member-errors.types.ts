@@ -13,7 +13,7 @@ registerEnumType(PasswordRejectionReason, { name: 'PasswordRejectionReason' });
 
 @ObjectType({
   implements: UserError,
-  description: 'The new password breaks a rule; the message says which.',
+  description: 'The new password breaks a rule, which `reason` names.',
 })
 export class PasswordRejectedError extends UserError {
   @Field(() => PasswordRejectionReason)

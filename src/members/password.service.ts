@@ -104,7 +104,7 @@ export class PasswordService {
     return outcome;
   }
 
-  /** Mails a single-use reset link to a known address; unknown addresses get the same answer. */
+  /** Mails a single-use reset link to a known address; unknown addresses get the same response. */
   async requestReset(em: EntityManager, email: string, ip: string): Promise<void> {
     await this.deps.limits.consume('mailPerAddress', `reset:${email}`);
     await em.fork().transactional(async (tx) => {
@@ -187,7 +187,7 @@ export class PasswordService {
     return outcome;
   }
 
-  /** Mails the username to a known address; unknown addresses get the same answer. */
+  /** Mails the username to a known address; unknown addresses get the same response. */
   async remindUsername(em: EntityManager, email: string, ip: string): Promise<void> {
     await this.deps.limits.consume('mailPerAddress', `reminder:${email}`);
     await em.fork().transactional(async (tx) => {

@@ -36,8 +36,8 @@ export interface RegistrationDependencies {
 
 /**
  * Sign-up and e-mail verification. A request for an address or username that
- * is taken gets the same answer as a new registration, and the mail tells the
- * address's owner what happened, so the API reveals no accounts.
+ * is taken gets the same response as a new registration, and a mail informs the
+ * address's owner instead, so the API reveals no accounts.
  */
 export class RegistrationService {
   constructor(private readonly deps: RegistrationDependencies) {}
@@ -93,7 +93,7 @@ export class RegistrationService {
     await this.sendVerification(sql, member!.id, request.email, request.username);
   }
 
-  /** Sends a new verification mail to an unverified address; other addresses get the same answer. */
+  /** Sends a new verification mail to an unverified address; other addresses get the same response. */
   async resendVerification(em: EntityManager, email: string): Promise<void> {
     await this.deps.limits.consume('mailPerAddress', `verification:${email}`);
     await em.fork().transactional(async (tx) => {

@@ -47,7 +47,7 @@ export class SecurityResolver {
 
   @Mutation(() => RequestAccepted, {
     nullable: true,
-    description: 'Mails a password reset link; the answer is the same for every address.',
+    description: 'Mails a password reset link; the response is the same for every address.',
   })
   async requestPasswordReset(
     @Arg('email') email: string,
@@ -82,7 +82,7 @@ export class SecurityResolver {
 
   @Mutation(() => RequestAccepted, {
     nullable: true,
-    description: 'Mails the username; the answer is the same for every address.',
+    description: 'Mails the username; the response is the same for every address.',
   })
   async requestUsernameReminder(
     @Arg('email') email: string,

@@ -76,7 +76,7 @@ export class SessionService {
     return { sessionId: row.id, memberId: row.member_id, role: row.role };
   }
 
-  /** Whether a session is still live; used to close subscriptions whose session expired. */
+  /** Returns the ids among `sessionIds` of sessions still live, to close the subscriptions of the others. */
   async liveSessionIds(sql: Sql, sessionIds: string[]): Promise<Set<string>> {
     if (sessionIds.length === 0) return new Set();
     const rows = await sql.query<{ id: string }>(

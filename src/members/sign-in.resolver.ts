@@ -31,7 +31,7 @@ export class SignInResolver {
   @Mutation(() => RegisterResult, {
     nullable: true,
     description:
-      'Registers a member. Taken addresses and usernames get the same answer; the mail explains.',
+      'Registers a member. Taken addresses and usernames get the same response; a mail explains.',
   })
   async register(
     @Arg('input') input: RegisterInput,

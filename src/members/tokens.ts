@@ -21,7 +21,7 @@ export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
-/** Whether a string can be a token of this kind, checked before any database work. */
+/** Checks that a string can be a token of this kind, before any database work. */
 export function looksLikeToken(value: string, prefix: string): boolean {
   return (
     value.length === prefix.length + 43 &&

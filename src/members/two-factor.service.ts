@@ -18,7 +18,7 @@ export interface TotpEnrollment {
   qrCodeDataUrl: string;
 }
 
-/** How a code was accepted, for the audit log. */
+/** Kind of code that was accepted, for the audit log. */
 export type CodeKind = 'totp' | 'recovery';
 
 export type TwoFactorFailure =

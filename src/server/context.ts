@@ -36,7 +36,7 @@ export async function httpContext(
   } catch (error) {
     if (error instanceof GraphQLError) throw error;
     // Apollo's plugins do not run for a request whose context failed, so the
-    // error is logged here, once, and answered with its request id.
+    // error is logged here, once, and returned with its request id.
     dependencies.logger.error({ err: error, requestId }, 'authenticating a request failed');
     throw new GraphQLError('Internal server error', {
       extensions: { code: 'INTERNAL_SERVER_ERROR', requestId, http: { status: 500 } },

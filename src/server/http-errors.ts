@@ -12,7 +12,7 @@ const BODY_ERRORS: Record<string, string> = {
 };
 
 /**
- * Answers errors that happen outside GraphQL execution, such as a body that
+ * Responds to errors that happen outside GraphQL execution, such as a body that
  * is not JSON, with a GraphQL-shaped JSON error instead of Express's HTML
  * page, which shows a stack trace outside production. The body is never
  * logged: it may hold a prepaid ID.

@@ -28,6 +28,7 @@ export interface TestMerchant {
  */
 export class Harness {
   private wsClients: WsClient[] = [];
+  private readonly peers: RunningServer[] = [];
   /** Log lines of the server, when started with `captureLogs`. */
   readonly logs: string[] = [];
 
@@ -71,6 +72,16 @@ export class Harness {
     // Later lines go straight to the harness.
     logs.push = (...lines: string[]) => harness.logs.push(...lines);
     return harness;
+  }
+
+  /**
+   * Starts another server instance on this harness's database, as a second
+   * node behind a load balancer would run; stopped by stop().
+   */
+  async startPeer(): Promise<RunningServer> {
+    const peer = await startServer(this.config, createLogger(this.config.logLevel));
+    this.peers.push(peer);
+    return peer;
   }
 
   /** The SMTP server that receives this server's mail; start the harness with `smtp: true`. */
@@ -123,8 +134,9 @@ export class Harness {
     query: string,
     variables: Record<string, unknown> = {},
     token?: string,
+    url = this.server.url,
   ): Promise<GraphQLResponse<T>> {
-    const client = new GraphQLClient(this.server.url, {
+    const client = new GraphQLClient(url, {
       headers: token ? { authorization: `Bearer ${token}` } : {},
     });
     try {
@@ -150,9 +162,9 @@ export class Harness {
    * A graphql-ws client authenticated with the token; closed by stop(). With
    * `lazy: false` it keeps one socket open even while no operation runs.
    */
-  wsClient(token?: string, options: { lazy?: boolean } = {}): WsClient {
+  wsClient(token?: string, options: { lazy?: boolean; url?: string } = {}): WsClient {
     const client = createClient({
-      url: this.server.wsUrl,
+      url: options.url ?? this.server.wsUrl,
       webSocketImpl: WebSocket,
       connectionParams: token ? { authorization: `Bearer ${token}` } : {},
       retryAttempts: 0,
@@ -205,6 +217,7 @@ export class Harness {
 
   async stop(): Promise<void> {
     await Promise.all(this.wsClients.map((client) => client.dispose()));
+    await Promise.all(this.peers.map((peer) => peer.stop()));
     await this.server.stop();
     await this.smtpSink?.stop();
     await this.dropDatabase();
