@@ -20,7 +20,9 @@ import { deriveKey, SecretBox } from './members/secret-box';
 import { SessionService } from './members/session.service';
 import { TwoFactorService } from './members/two-factor.service';
 import { WithdrawalService } from './members/withdrawal.service';
+import { OperatorService } from './admin/operator.service';
 import { ApiKeyService } from './merchants/api-key.service';
+import { AuthorizationService } from './merchants/authorization.service';
 import { MerchantService } from './merchants/merchant.service';
 import { PaymentService } from './merchants/payment.service';
 import { CardService } from './prepaid/card.service';
@@ -39,6 +41,8 @@ export interface Services {
   merchants: MerchantService;
   apiKeys: ApiKeyService;
   payments: PaymentService;
+  authorizations: AuthorizationService;
+  operators: OperatorService;
   history: TransactionHistoryService;
   wallets: WalletService;
   sessions: SessionService;
@@ -108,6 +112,32 @@ export function createServices(dependencies: ServiceDependencies): Services {
     clock,
   });
 
+  const payments = new PaymentService(
+    ledger,
+    prepaidIds,
+    merchants,
+    config.maxTransactionAmount,
+    clock,
+  );
+  const authorizations = new AuthorizationService({
+    ledger,
+    prepaidIds,
+    merchants,
+    clock,
+    logger,
+    maxTransactionAmount: config.maxTransactionAmount,
+    holdMinutes: config.authorizationHoldMinutes,
+  });
+  const operators = new OperatorService({
+    ledger,
+    prepaidIds,
+    wallets,
+    merchants,
+    twoFactor,
+    audit,
+    clock,
+  });
+
   return {
     ledger,
     ledgerCheck: new LedgerCheckService(),
@@ -115,7 +145,9 @@ export function createServices(dependencies: ServiceDependencies): Services {
     cards: new CardService(ledger, prepaidIds),
     merchants,
     apiKeys: new ApiKeyService(),
-    payments: new PaymentService(ledger, prepaidIds, merchants, config.maxTransactionAmount),
+    payments,
+    authorizations,
+    operators,
     history: new TransactionHistoryService(),
     wallets,
     sessions,

@@ -3,6 +3,7 @@ import { API_KEY_SCOPES, type ApiKeyScope } from '../merchants/api-key.entity';
 import { groupDigits } from '../prepaid/prepaid-id';
 import { UsageError, type AdminCommand, type Values } from './admin-command';
 import { MAIL_COMMANDS } from './mail-commands';
+import { OPERATOR_COMMANDS } from './operator-commands';
 
 export { UsageError, type AdminCommand, type Values };
 
@@ -130,4 +131,5 @@ export const COMMANDS: Record<string, AdminCommand> = {
     },
   },
   ...MAIL_COMMANDS,
+  ...OPERATOR_COMMANDS,
 };

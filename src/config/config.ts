@@ -76,6 +76,13 @@ const specs = {
   }),
   SESSION_IDLE_MINUTES: positiveInteger({ default: 30 }),
   SESSION_MAX_HOURS: positiveInteger({ default: 24 }),
+  MAX_WALLET_BALANCE: positiveInteger({
+    default: 1_000_000,
+    desc: 'Largest balance a wallet may hold, in points',
+  }),
+  AUTHORIZATION_HOLD_MINUTES: positiveInteger({ default: 7 * 24 * 60 }),
+  ONE_TIME_ID_DEFAULT_MINUTES: positiveInteger({ default: 10 }),
+  ONE_TIME_ID_MAX_MINUTES: positiveInteger({ default: 60 }),
   RATE_LIMITS: json<Partial<Record<LimitName, LimitRule>>>({
     default: {},
     desc: 'JSON overrides of rate limits, e.g. {"loginPerIp":{"points":50,"durationSeconds":900}}',
@@ -110,6 +117,12 @@ export interface AppConfig {
   appUrl: string;
   sessionIdleMinutes: number;
   sessionMaxHours: number;
+  /** Largest balance a wallet may reach through top-ups and credits, in points. */
+  maxWalletBalance: number;
+  /** How long an authorization holds its amount before it lapses. */
+  authorizationHoldMinutes: number;
+  oneTimeIdDefaultMinutes: number;
+  oneTimeIdMaxMinutes: number;
   /** Overrides of the default rate limits, by limit name. */
   rateLimits: Partial<Record<LimitName, LimitRule>>;
 }
@@ -158,6 +171,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     appUrl: env.APP_URL.replace(/\/+$/, ''),
     sessionIdleMinutes: env.SESSION_IDLE_MINUTES,
     sessionMaxHours: env.SESSION_MAX_HOURS,
+    maxWalletBalance: env.MAX_WALLET_BALANCE,
+    authorizationHoldMinutes: env.AUTHORIZATION_HOLD_MINUTES,
+    oneTimeIdDefaultMinutes: env.ONE_TIME_ID_DEFAULT_MINUTES,
+    oneTimeIdMaxMinutes: env.ONE_TIME_ID_MAX_MINUTES,
     rateLimits: checkRateLimits(env.RATE_LIMITS),
   };
 }

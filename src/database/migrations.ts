@@ -1,5 +1,6 @@
 import { Migration20261204170000_ledger } from './migrations/Migration20261204170000_ledger';
 import { Migration20261204180000_members } from './migrations/Migration20261204180000_members';
+import { Migration20261204190000_money_features } from './migrations/Migration20261204190000_money_features';
 
 /**
  * Migrations in the order they run. Listing them here keeps the compiled
@@ -9,4 +10,8 @@ import { Migration20261204180000_members } from './migrations/Migration202612041
 export const MIGRATIONS = [
   { name: 'Migration20261204170000_ledger', class: Migration20261204170000_ledger },
   { name: 'Migration20261204180000_members', class: Migration20261204180000_members },
+  {
+    name: 'Migration20261204190000_money_features',
+    class: Migration20261204190000_money_features,
+  },
 ];

@@ -59,6 +59,22 @@ export function requireMember(context: RequestContext): SessionCaller {
   return caller;
 }
 
+/**
+ * Returns the signed-in operator, or throws: UNAUTHENTICATED without a
+ * session, FORBIDDEN for a member who is not an operator or an operator
+ * without two-factor authentication, which operators must have.
+ */
+export function requireOperator(context: RequestContext): SessionCaller {
+  const caller = requireMember(context);
+  if (caller.role !== 'operator') throw forbidden('This operation is for operators');
+  if (!caller.twoFactorEnabled) {
+    throw forbidden(
+      'Operators must turn on two-factor authentication before using operator operations',
+    );
+  }
+  return caller;
+}
+
 /** The client's address and software, for sessions and the audit log. */
 export function clientOf(context: RequestContext): { ip: string; userAgent: string } {
   return { ip: context.ip, userAgent: context.userAgent };

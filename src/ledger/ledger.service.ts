@@ -113,7 +113,9 @@ export class LedgerService {
 
     const accounts = await readAccounts(sql, request.debitAccountId, request.creditAccountId);
     const status = statusOf(request);
-    if (status !== 'voided' && STORED_VALUE_KINDS.includes(accounts.debit.kind)) {
+    // Releasing a hold (void, expiry) needs no funds; moving or holding points does.
+    const spends = status === 'posted' || status === 'pending';
+    if (spends && STORED_VALUE_KINDS.includes(accounts.debit.kind)) {
       const available =
         accounts.debit.balancePosted - accounts.debit.balanceHeld + (request.releaseHeld ?? 0);
       if (available < request.amount) {
@@ -194,6 +196,11 @@ function validateRequest(request: PostingRequest): void {
   }
   if (request.debitAccountId === request.creditAccountId) {
     throw new RangeError('a posting needs two different accounts');
+  }
+  if ((request.status === 'pending') !== request.expiresAt instanceof Date) {
+    throw new RangeError(
+      'a pending posting needs expiresAt, and only a pending posting may have it',
+    );
   }
   const release = request.releaseHeld ?? 0;
   if (!Number.isSafeInteger(release) || release < 0) {
@@ -280,10 +287,10 @@ async function writePosting(
         INSERT INTO ledger_transaction (
           kind, status, debit_account_id, credit_account_id, amount,
           debit_balance_after, credit_balance_after, merchant_id, prepaid_id_id, parent_id,
-          idempotency_scope, idempotency_key, request_fingerprint,
+          expires_at, actor_member_id, idempotency_scope, idempotency_key, request_fingerprint,
           order_reference, description, metadata)
         SELECT ?, ?, ?, ?, ?::bigint, debit.balance_posted, credit.balance_posted, ?, ?, ?,
-               ?, ?, ?, ?, ?, ?::jsonb
+               ?::timestamptz, ?, ?, ?, ?, ?, ?, ?::jsonb
           FROM debit, credit
         RETURNING ${TRANSACTION_COLUMNS}
       ), event AS (${insertPostingEvent('inserted', 'debit', 'credit')})
@@ -302,6 +309,8 @@ async function writePosting(
       request.merchantId ?? null,
       request.prepaidIdId ?? null,
       request.parentId ?? null,
+      request.expiresAt?.toISOString() ?? null,
+      request.actorMemberId ?? null,
       request.idempotency?.scope ?? null,
       request.idempotency?.key ?? null,
       request.idempotency?.fingerprint ?? null,

@@ -24,6 +24,8 @@ export interface TransactionRecord {
   merchantId: string | null;
   prepaidIdId: string | null;
   parentId: string | null;
+  expiresAt: Date | null;
+  actorMemberId: string | null;
   orderReference: string | null;
   description: string | null;
   metadata: Record<string, unknown> | null;
@@ -64,6 +66,10 @@ export interface PostingRequest {
   merchantId?: string | null;
   prepaidIdId?: string | null;
   parentId?: string | null;
+  /** When a pending authorization's hold lapses; required for status `pending`, absent otherwise. */
+  expiresAt?: Date | null;
+  /** The member or operator who caused the movement, if one did. */
+  actorMemberId?: string | null;
   orderReference?: string | null;
   description?: string | null;
   metadata?: Record<string, unknown> | null;
@@ -77,6 +83,7 @@ export type PostingFailure =
   | { code: 'IDEMPOTENCY_KEY_REUSED' }
   | { code: 'REFUND_EXCEEDS_CHARGE'; refundable: number }
   | { code: 'CREDIT_LIMIT_EXCEEDED'; available: number }
+  | { code: 'WALLET_BALANCE_LIMIT_EXCEEDED'; maximum: number; balance: number }
   | { code: 'REJECTED'; reason: string };
 
 export type PostingResult =

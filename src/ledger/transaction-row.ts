@@ -14,6 +14,8 @@ export const TRANSACTION_COLUMNS = [
   'merchant_id',
   'prepaid_id_id',
   'parent_id',
+  'expires_at',
+  'actor_member_id',
   'order_reference',
   'description',
   'metadata',
@@ -37,6 +39,8 @@ export interface TransactionRow {
   merchant_id: string | null;
   prepaid_id_id: string | null;
   parent_id: string | null;
+  expires_at: string | null;
+  actor_member_id: string | null;
   order_reference: string | null;
   description: string | null;
   metadata: Record<string, unknown> | null;
@@ -56,6 +60,8 @@ export function readTransaction(row: TransactionRow): TransactionRecord {
     merchantId: row.merchant_id,
     prepaidIdId: row.prepaid_id_id,
     parentId: row.parent_id,
+    expiresAt: row.expires_at ? new Date(row.expires_at) : null,
+    actorMemberId: row.actor_member_id,
     orderReference: row.order_reference,
     description: row.description,
     metadata: row.metadata,

@@ -8,6 +8,7 @@ export interface SessionCaller {
   sessionId: string;
   memberId: string;
   role: MemberRole;
+  twoFactorEnabled: boolean;
 }
 
 export interface SessionSummary {
@@ -60,8 +61,14 @@ export class SessionService {
   /** Returns the caller of a live session token and records its use, or undefined. */
   async authenticate(sql: Sql, token: string): Promise<SessionCaller | undefined> {
     if (!looksLikeToken(token, TOKEN_PREFIXES.session)) return undefined;
-    const row = await sql.one<{ id: string; member_id: string; role: MemberRole; stale: boolean }>(
-      `SELECT s.id, s.member_id, m.role,
+    const row = await sql.one<{
+      id: string;
+      member_id: string;
+      role: MemberRole;
+      two_factor: boolean;
+      stale: boolean;
+    }>(
+      `SELECT s.id, s.member_id, m.role, m.totp_enabled_at IS NOT NULL AS two_factor,
               s.last_used_at < now() - make_interval(secs => ?) AS stale
          FROM member_session s JOIN member m ON m.id = s.member_id
         WHERE s.token_hash = ? AND s.ended_at IS NULL AND s.expires_at > now()
@@ -73,7 +80,12 @@ export class SessionService {
     if (row.stale) {
       await sql.query('UPDATE member_session SET last_used_at = now() WHERE id = ?', [row.id]);
     }
-    return { sessionId: row.id, memberId: row.member_id, role: row.role };
+    return {
+      sessionId: row.id,
+      memberId: row.member_id,
+      role: row.role,
+      twoFactorEnabled: row.two_factor,
+    };
   }
 
   /** Returns the ids among `sessionIds` of sessions still live, to close the subscriptions of the others. */

@@ -8,7 +8,9 @@ import {
   TRANSACTION_COLUMNS,
   type TransactionRow,
 } from '../ledger/transaction-row';
-import type { PrepaidIdService, ResolvedPrepaidId } from '../prepaid/prepaid-id.service';
+import type { Clock } from '../config/clock';
+import { canPay, paymentGuard } from '../prepaid/payment-guard';
+import type { PrepaidIdService } from '../prepaid/prepaid-id.service';
 import type { MerchantService } from './merchant.service';
 
 export interface ChargeRequest {
@@ -74,6 +76,7 @@ export class PaymentService {
     private readonly prepaidIds: PrepaidIdService,
     private readonly merchants: MerchantService,
     private readonly maxTransactionAmount: number,
+    private readonly clock: Clock,
   ) {}
 
   async charge(
@@ -107,7 +110,9 @@ export class PaymentService {
     if (request.amount > this.maxTransactionAmount) {
       return { ok: false, code: 'AMOUNT_LIMIT_EXCEEDED', maximum: this.maxTransactionAmount };
     }
-    if (!prepaid || prepaid.status !== 'active') return { ok: false, code: 'INVALID_PREPAID_ID' };
+    if (!prepaid || !canPay(prepaid, request.amount, this.clock.now())) {
+      return { ok: false, code: 'INVALID_PREPAID_ID' };
+    }
 
     const merchant = await this.merchants.find(sql, merchantId);
     if (!merchant) throw new Error(`merchant ${merchantId} of an authenticated key does not exist`);
@@ -123,7 +128,7 @@ export class PaymentService {
       description: request.description ?? null,
       metadata: request.metadata ?? null,
       idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
-      guard: stillActive(prepaid),
+      guard: paymentGuard(this.prepaidIds, prepaid, request.amount, this.clock),
     });
     return toChargeOutcome(result);
   }
@@ -197,16 +202,23 @@ export class PaymentService {
     return { ok: true, transaction: result.transaction, replayed: result.replayed, refundable };
   }
 
-  /** Reports whether a prepaid ID can be charged and its available balance. */
+  /**
+   * Reports whether a prepaid ID can pay and how much: the available balance,
+   * or for a capped one-time ID the smaller of that and its cap. Every
+   * invalid case (malformed, unknown, retired, blocked, expired, spent) gets
+   * the same answer.
+   */
   async inquire(em: EntityManager, prepaidId: string): Promise<BalanceInquiry> {
     const sql = sqlFor(em);
     const prepaid = await this.prepaidIds.resolve(sql, prepaidId);
-    if (!prepaid || prepaid.status !== 'active') return { valid: false, balance: null };
+    if (!prepaid || !canPay(prepaid, 1, this.clock.now())) return { valid: false, balance: null };
     const row = await sql.one<{ available: string }>(
       'SELECT balance_posted - balance_held AS available FROM ledger_account WHERE id = ?',
       [prepaid.ledgerAccountId],
     );
-    return { valid: true, balance: Number(row!.available) };
+    const available = Number(row!.available);
+    const balance = prepaid.amountCap === null ? available : Math.min(available, prepaid.amountCap);
+    return { valid: true, balance };
   }
 
   private async findByKey(
@@ -221,18 +233,6 @@ export class PaymentService {
     );
     return row && { transaction: readTransaction(row), fingerprint: row.request_fingerprint };
   }
-}
-
-/** Rejects the charge if the prepaid ID was blocked or retired after it was looked up. */
-function stillActive(prepaid: ResolvedPrepaidId): PostingGuard {
-  return async (sql) => {
-    const row = await sql.one<{ status: string }>('SELECT status FROM prepaid_id WHERE id = ?', [
-      prepaid.id,
-    ]);
-    return row?.status === 'active'
-      ? undefined
-      : { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
-  };
 }
 
 async function refundableAmount(sql: Sql, chargeId: string): Promise<number> {

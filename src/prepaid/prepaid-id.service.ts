@@ -3,7 +3,7 @@ import type { PrepaidIdKind, PrepaidIdStatus } from './prepaid-id.entity';
 import { generatePrepaidId, hasValidCheckDigit, normalisePrepaidId } from './prepaid-id';
 import type { PrepaidIdVault } from './prepaid-id.vault';
 
-/** A prepaid ID found by value. */
+/** A prepaid ID found by value or by id. */
 export interface ResolvedPrepaidId {
   id: string;
   kind: PrepaidIdKind;
@@ -11,6 +11,42 @@ export interface ResolvedPrepaidId {
   ledgerAccountId: string;
   lastDigits: string;
   lookupHash: Buffer;
+  /** One-time IDs: when the ID stops working. */
+  expiresAt: Date | null;
+  /** One-time IDs: the largest amount it may pay, if capped. */
+  amountCap: number | null;
+  /** Wallet and one-time IDs: the status of the wallet they pay from; null for cards. */
+  walletStatus: 'active' | 'frozen' | 'withdrawn' | null;
+}
+
+const RESOLVE_SQL = `SELECT p.id, p.kind, p.status, p.ledger_account_id, p.last_digits, p.lookup_hash,
+       p.expires_at, p.amount_cap, w.status AS wallet_status
+  FROM prepaid_id p LEFT JOIN wallet w ON w.ledger_account_id = p.ledger_account_id`;
+
+interface ResolveRow {
+  id: string;
+  kind: PrepaidIdKind;
+  status: PrepaidIdStatus;
+  ledger_account_id: string;
+  last_digits: string;
+  lookup_hash: Buffer;
+  expires_at: string | null;
+  amount_cap: string | null;
+  wallet_status: ResolvedPrepaidId['walletStatus'];
+}
+
+function readResolved(row: ResolveRow): ResolvedPrepaidId {
+  return {
+    id: row.id,
+    kind: row.kind,
+    status: row.status,
+    ledgerAccountId: row.ledger_account_id,
+    lastDigits: row.last_digits,
+    lookupHash: row.lookup_hash,
+    expiresAt: row.expires_at ? new Date(row.expires_at) : null,
+    amountCap: row.amount_cap === null ? null : Number(row.amount_cap),
+    walletStatus: row.wallet_status,
+  };
 }
 
 // A collision needs two equal 15-digit random payloads, so a second retry
@@ -57,26 +93,16 @@ export class PrepaidIdService {
   async resolve(sql: Sql, input: string): Promise<ResolvedPrepaidId | undefined> {
     const digits = normalisePrepaidId(input);
     if (!digits || !hasValidCheckDigit(digits)) return undefined;
-    const lookupHash = this.vault.lookupHash(digits);
-    const row = await sql.one<{
-      id: string;
-      kind: PrepaidIdKind;
-      status: PrepaidIdStatus;
-      ledger_account_id: string;
-      last_digits: string;
-    }>(
-      'SELECT id, kind, status, ledger_account_id, last_digits FROM prepaid_id WHERE lookup_hash = ?',
-      [lookupHash],
-    );
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      kind: row.kind,
-      status: row.status,
-      ledgerAccountId: row.ledger_account_id,
-      lastDigits: row.last_digits,
-      lookupHash,
-    };
+    const row = await sql.one<ResolveRow>(`${RESOLVE_SQL} WHERE p.lookup_hash = ?`, [
+      this.vault.lookupHash(digits),
+    ]);
+    return row && readResolved(row);
+  }
+
+  /** Finds a prepaid ID by its row id, as a guard re-reads it under the account lock. */
+  async findById(sql: Sql, id: string): Promise<ResolvedPrepaidId | undefined> {
+    const row = await sql.one<ResolveRow>(`${RESOLVE_SQL} WHERE p.id = ?`, [id]);
+    return row && readResolved(row);
   }
 
   /** Returns the digits of a prepaid ID for its owner. */

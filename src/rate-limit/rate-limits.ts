@@ -22,6 +22,8 @@ export const DEFAULT_LIMITS = {
   mailPerAddress: { points: 3, durationSeconds: 60 * 60 },
   /** Registrations from one IP address. */
   registrationPerIp: { points: 10, durationSeconds: 60 * 60 },
+  /** Balance inquiries by one API key, or by one IP address without a key. */
+  inquiryPerCaller: { points: 60, durationSeconds: 60 },
 } satisfies Record<string, LimitRule>;
 
 export type LimitName = keyof typeof DEFAULT_LIMITS;

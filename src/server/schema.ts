@@ -1,6 +1,8 @@
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { OperatorResolver } from '../admin/operator.resolver';
 import { AccountResolver } from '../members/account.resolver';
+import { AuthorizationResolver } from '../merchants/authorization.resolver';
 import { SecurityResolver } from '../members/security.resolver';
 import { SignInResolver } from '../members/sign-in.resolver';
 import { MerchantResolver } from '../merchants/merchant.resolver';
@@ -21,6 +23,8 @@ export function getSchema(): Promise<GraphQLSchema> {
       AccountResolver,
       WalletResolver,
       TransactionResolver,
+      AuthorizationResolver,
+      OperatorResolver,
     ],
     // Input checks live in the resolvers and services; class-validator is not used.
     validate: false,

@@ -1,0 +1,41 @@
+import type { Clock } from '../config/clock';
+import type { PostingGuard } from '../ledger/ledger.types';
+import type { PrepaidIdService, ResolvedPrepaidId } from './prepaid-id.service';
+
+/**
+ * Whether a prepaid ID may pay `amount` at `now`: it is active, its wallet
+ * (if any) is active, and a one-time ID has not expired and is within its
+ * cap. Every failed condition gets the same answer from the API, so that a
+ * caller learns nothing about why.
+ */
+export function canPay(prepaid: ResolvedPrepaidId, amount: number, now: number): boolean {
+  if (prepaid.status !== 'active') return false;
+  if (prepaid.walletStatus !== null && prepaid.walletStatus !== 'active') return false;
+  if (prepaid.kind === 'one_time') {
+    if (!prepaid.expiresAt || prepaid.expiresAt.getTime() <= now) return false;
+    if (prepaid.amountCap !== null && amount > prepaid.amountCap) return false;
+  }
+  return true;
+}
+
+/**
+ * A posting guard that checks canPay again with the account locked, because
+ * a block, a withdrawal or another charge may have changed the ID since it
+ * was looked up. A one-time ID is spent in the same database transaction, so
+ * of concurrent charges on it exactly one succeeds.
+ */
+export function paymentGuard(
+  prepaidIds: PrepaidIdService,
+  prepaid: ResolvedPrepaidId,
+  amount: number,
+  clock: Clock,
+): PostingGuard {
+  return async (sql) => {
+    const current = await prepaidIds.findById(sql, prepaid.id);
+    if (!current || !canPay(current, amount, clock.now())) {
+      return { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
+    }
+    if (current.kind === 'one_time') await prepaidIds.setStatus(sql, current.id, 'spent');
+    return undefined;
+  };
+}
