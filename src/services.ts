@@ -22,6 +22,7 @@ import { TwoFactorService } from './members/two-factor.service';
 import { WithdrawalService } from './members/withdrawal.service';
 import { OperatorService } from './admin/operator.service';
 import { ApiKeyService } from './merchants/api-key.service';
+import { CreditService } from './merchants/credit.service';
 import { AuthorizationService } from './merchants/authorization.service';
 import { MerchantService } from './merchants/merchant.service';
 import { PaymentService } from './merchants/payment.service';
@@ -30,6 +31,8 @@ import { PrepaidIdService } from './prepaid/prepaid-id.service';
 import { PrepaidIdVault } from './prepaid/prepaid-id.vault';
 import { RateLimits } from './rate-limit/rate-limits';
 import { TransactionHistoryService } from './transactions/transaction-history.service';
+import { PrepaidIdLifecycleService } from './wallets/prepaid-id-lifecycle.service';
+import { TransferService } from './wallets/transfer.service';
 import { WalletService } from './wallets/wallet.service';
 
 /** The services of one process, created once and shared by every request. */
@@ -41,6 +44,9 @@ export interface Services {
   merchants: MerchantService;
   apiKeys: ApiKeyService;
   payments: PaymentService;
+  credits: CreditService;
+  transfers: TransferService;
+  prepaidIdLifecycle: PrepaidIdLifecycleService;
   authorizations: AuthorizationService;
   operators: OperatorService;
   history: TransactionHistoryService;
@@ -56,6 +62,7 @@ export interface Services {
   audit: AuditService;
   limits: RateLimits;
   clock: Clock;
+  config: AppConfig;
   hub: EventHub;
   /** Opens a live event subscription; `tag` groups subscriptions to close together. */
   subscribe(topic: EventTopic, tag?: string): Promise<AsyncIterableIterator<LedgerEvent>>;
@@ -146,6 +153,30 @@ export function createServices(dependencies: ServiceDependencies): Services {
     merchants,
     apiKeys: new ApiKeyService(),
     payments,
+    credits: new CreditService({
+      ledger,
+      prepaidIds,
+      merchants,
+      clock,
+      maxTransactionAmount: config.maxTransactionAmount,
+      maxWalletBalance: config.maxWalletBalance,
+    }),
+    transfers: new TransferService({
+      ledger,
+      prepaidIds,
+      wallets,
+      audit,
+      maxWalletBalance: config.maxWalletBalance,
+    }),
+    prepaidIdLifecycle: new PrepaidIdLifecycleService({
+      ledger,
+      prepaidIds,
+      twoFactor,
+      audit,
+      clock,
+      oneTimeDefaultMinutes: config.oneTimeIdDefaultMinutes,
+      oneTimeMaxMinutes: config.oneTimeIdMaxMinutes,
+    }),
     authorizations,
     operators,
     history: new TransactionHistoryService(),
@@ -187,6 +218,7 @@ export function createServices(dependencies: ServiceDependencies): Services {
     audit,
     limits,
     clock,
+    config,
     hub,
     subscribe(topic, tag) {
       if (!relay) throw new Error('this process delivers no events');

@@ -15,6 +15,10 @@ export const AUDIT_ACTIONS = [
   'username_reminder_requested',
   'prepaid_id_revealed',
   'withdrawal',
+  'prepaid_id_rotated',
+  'one_time_prepaid_id_created',
+  'one_time_prepaid_id_cancelled',
+  'top_up',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -10,6 +10,7 @@ import type { Logger } from '../logging/logger';
 import { insertPostingEvent } from '../events/outbox';
 import { STORED_VALUE_KINDS, type LedgerAccountKind } from './ledger-account.entity';
 import type { TransactionStatus } from './ledger-transaction.entity';
+import { findByIdempotencyKey } from './idempotency';
 import { readTransaction, TRANSACTION_COLUMNS, type TransactionRow } from './transaction-row';
 import type {
   LockedAccount,
@@ -241,20 +242,6 @@ async function readAccounts(
     throw new Error(`ledger account ${debit ? creditId : debitId} does not exist`);
   }
   return { debit, credit };
-}
-
-async function findByIdempotencyKey(
-  sql: Sql,
-  scope: string,
-  key: string,
-): Promise<{ transaction: TransactionRecord; fingerprint: Buffer } | undefined> {
-  const row = await sql.one<TransactionRow & { request_fingerprint: Buffer }>(
-    `SELECT ${TRANSACTION_COLUMNS}, request_fingerprint FROM ledger_transaction
-      WHERE idempotency_scope = ? AND idempotency_key = ?`,
-    [scope, key],
-  );
-  if (!row) return undefined;
-  return { transaction: readTransaction(row), fingerprint: row.request_fingerprint };
 }
 
 /**

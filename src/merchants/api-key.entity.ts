@@ -1,7 +1,7 @@
 import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/core';
 import { Merchant } from './merchant.entity';
 
-export const API_KEY_SCOPES = ['charge', 'refund', 'inquiry', 'read'] as const;
+export const API_KEY_SCOPES = ['charge', 'refund', 'credit', 'inquiry', 'read'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 /**

@@ -77,18 +77,32 @@ export class PaymentResolver {
   }
 
   @Query(() => PrepaidBalance, {
-    description: 'Whether a prepaid ID can be charged, and its available balance.',
+    nullable: true,
+    description:
+      'Whether a prepaid ID can pay, and how much. Open to anyone, and rate limited per API key or, without one, per IP address.',
   })
   async prepaidBalance(
     @Arg('prepaidId') prepaidId: string,
     @Ctx() context: RequestContext,
   ): Promise<PrepaidBalance> {
-    requireMerchant(context, 'inquiry');
+    await limitInquiries(context);
     return Object.assign(
       new PrepaidBalance(),
       await context.services.payments.inquire(context.em, prepaidId),
     );
   }
+}
+
+/**
+ * Counts one balance inquiry against the caller's limit: the API key for a
+ * merchant, the IP address for anyone else. Each alias of a request counts,
+ * so IDs cannot be enumerated in bulk.
+ */
+async function limitInquiries(context: RequestContext): Promise<void> {
+  const caller =
+    context.caller.kind === 'merchant' ? requireMerchant(context, 'inquiry') : undefined;
+  const key = caller ? `key:${caller.apiKeyId}` : `ip:${context.ip}`;
+  await context.services.limits.consume('inquiryPerCaller', key);
 }
 
 function chargeResult(outcome: ChargeOutcome): typeof ChargeResult {

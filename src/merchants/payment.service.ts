@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sqlFor, type Sql } from '../database/sql';
+import { findByIdempotencyKey } from '../ledger/idempotency';
 import type { LedgerService } from '../ledger/ledger.service';
 import type { PostingGuard, PostingResult, TransactionRecord } from '../ledger/ledger.types';
 import {
@@ -100,7 +101,7 @@ export class PaymentService {
     ]);
 
     // A retry returns the first result even if the ID was blocked since.
-    const earlier = await this.findByKey(sql, scope, request.idempotencyKey);
+    const earlier = await findByIdempotencyKey(sql, scope, request.idempotencyKey);
     if (earlier) {
       if (!earlier.fingerprint.equals(requestFingerprint))
         return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
@@ -147,7 +148,7 @@ export class PaymentService {
       request.description ?? null,
     ]);
 
-    const earlier = await this.findByKey(sql, scope, request.idempotencyKey);
+    const earlier = await findByIdempotencyKey(sql, scope, request.idempotencyKey);
     if (earlier) {
       if (!earlier.fingerprint.equals(requestFingerprint))
         return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
@@ -219,19 +220,6 @@ export class PaymentService {
     const available = Number(row!.available);
     const balance = prepaid.amountCap === null ? available : Math.min(available, prepaid.amountCap);
     return { valid: true, balance };
-  }
-
-  private async findByKey(
-    sql: Sql,
-    scope: string,
-    key: string,
-  ): Promise<{ transaction: TransactionRecord; fingerprint: Buffer } | undefined> {
-    const row = await sql.one<TransactionRow & { request_fingerprint: Buffer }>(
-      `SELECT ${TRANSACTION_COLUMNS}, request_fingerprint FROM ledger_transaction
-        WHERE idempotency_scope = ? AND idempotency_key = ?`,
-      [scope, key],
-    );
-    return row && { transaction: readTransaction(row), fingerprint: row.request_fingerprint };
   }
 }
 

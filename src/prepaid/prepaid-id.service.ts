@@ -62,13 +62,14 @@ export class PrepaidIdService {
     sql: Sql,
     kind: PrepaidIdKind,
     ledgerAccountId: string,
-    status: PrepaidIdStatus = 'active',
+    options: { status?: PrepaidIdStatus; expiresAt?: Date; amountCap?: number | null } = {},
   ): Promise<{ id: string; digits: string }> {
     for (let attempt = 1; attempt <= MAX_GENERATION_ATTEMPTS; attempt++) {
       const digits = generatePrepaidId();
       const row = await sql.one<{ id: string }>(
-        `INSERT INTO prepaid_id (kind, lookup_hash, encrypted_value, last_digits, ledger_account_id, status)
-         VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO prepaid_id (kind, lookup_hash, encrypted_value, last_digits, ledger_account_id,
+                                 status, expires_at, amount_cap)
+         VALUES (?, ?, ?, ?, ?, ?, ?::timestamptz, ?)
          ON CONFLICT (lookup_hash) DO NOTHING
          RETURNING id`,
         [
@@ -77,7 +78,9 @@ export class PrepaidIdService {
           this.vault.encrypt(digits),
           digits.slice(-4),
           ledgerAccountId,
-          status,
+          options.status ?? 'active',
+          options.expiresAt?.toISOString() ?? null,
+          options.amountCap ?? null,
         ],
       );
       if (row) return { id: row.id, digits };

@@ -3,11 +3,13 @@ import { buildSchema } from 'type-graphql';
 import { OperatorResolver } from '../admin/operator.resolver';
 import { AccountResolver } from '../members/account.resolver';
 import { AuthorizationResolver } from '../merchants/authorization.resolver';
+import { CreditResolver } from '../merchants/credit.resolver';
 import { SecurityResolver } from '../members/security.resolver';
 import { SignInResolver } from '../members/sign-in.resolver';
 import { MerchantResolver } from '../merchants/merchant.resolver';
 import { PaymentResolver } from '../merchants/payment.resolver';
 import { TransactionResolver } from '../transactions/transaction.resolver';
+import { WalletMoneyResolver } from '../wallets/wallet-money.resolver';
 import { WalletResolver } from '../wallets/wallet.resolver';
 
 let schema: Promise<GraphQLSchema> | undefined;
@@ -25,6 +27,8 @@ export function getSchema(): Promise<GraphQLSchema> {
       TransactionResolver,
       AuthorizationResolver,
       OperatorResolver,
+      CreditResolver,
+      WalletMoneyResolver,
     ],
     // Input checks live in the resolvers and services; class-validator is not used.
     validate: false,

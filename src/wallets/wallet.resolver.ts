@@ -28,6 +28,7 @@ export function toWalletView(wallet: WalletRecord): WalletView {
     balanceHeld: wallet.balanceHeld,
     balanceAvailable: wallet.balancePosted - wallet.balanceHeld,
     ledgerAccountId: wallet.ledgerAccountId,
+    prepaidIdRotatedAt: wallet.prepaidIdRotatedAt,
   });
 }
 

@@ -12,12 +12,14 @@ export interface WalletView {
   prepaidIdLastDigits: string;
   prepaidIdStatus: string;
   status: WalletStatus;
+  prepaidIdRotatedAt: Date | null;
   balancePosted: number;
   balanceHeld: number;
   createdAt: Date;
 }
 
 const VIEW_SQL = `SELECT w.id, w.member_id, w.ledger_account_id, w.prepaid_id_id, w.status, w.created_at,
+       w.prepaid_id_rotated_at,
        p.last_digits, p.status AS prepaid_status, a.balance_posted, a.balance_held
   FROM wallet w
   JOIN prepaid_id p ON p.id = w.prepaid_id_id
@@ -30,6 +32,7 @@ interface ViewRow {
   prepaid_id_id: string;
   status: WalletStatus;
   created_at: string;
+  prepaid_id_rotated_at: string | null;
   last_digits: string;
   prepaid_status: string;
   balance_posted: string;
@@ -45,6 +48,7 @@ function readView(row: ViewRow): WalletView {
     prepaidIdLastDigits: row.last_digits,
     prepaidIdStatus: row.prepaid_status,
     status: row.status,
+    prepaidIdRotatedAt: row.prepaid_id_rotated_at ? new Date(row.prepaid_id_rotated_at) : null,
     balancePosted: Number(row.balance_posted),
     balanceHeld: Number(row.balance_held),
     createdAt: new Date(row.created_at),
@@ -65,7 +69,7 @@ export class WalletService {
   /** Creates the wallet of a new member inside the registration's database transaction. */
   async createForMember(sql: Sql, memberId: string): Promise<string> {
     const accountId = await this.ledger.openAccount(sql, 'wallet');
-    const prepaidId = await this.prepaidIds.create(sql, 'wallet', accountId, 'pending');
+    const prepaidId = await this.prepaidIds.create(sql, 'wallet', accountId, { status: 'pending' });
     const row = await sql.one<{ id: string }>(
       'INSERT INTO wallet (member_id, ledger_account_id, prepaid_id_id) VALUES (?, ?, ?) RETURNING id',
       [memberId, accountId, prepaidId.id],

@@ -39,6 +39,9 @@ export class WalletView extends Node {
 
   /** Internal: the wallet's ledger account, for field resolvers. */
   ledgerAccountId!: string;
+
+  /** Internal: the time of the last rotation, for prepaidIdRotatableAt. */
+  prepaidIdRotatedAt!: Date | null;
 }
 
 export const WalletHistoryConnection = ConnectionType(TransactionView, 'WalletHistory');

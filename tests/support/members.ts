@@ -148,3 +148,10 @@ export async function walletPrepaidId(
     throw new Error(`reveal failed: ${JSON.stringify(data)}`);
   return data.revealPrepaidId.prepaidId as string;
 }
+
+let keyCounter = 0;
+
+/** A fresh idempotency key for member operations. */
+export function newKeyFor(label: string): string {
+  return `${label}-${process.pid}-${Date.now()}-${++keyCounter}`;
+}

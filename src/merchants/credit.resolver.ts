@@ -1,0 +1,90 @@
+import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
+import { requireMerchant, type RequestContext } from '../graphql/context';
+import { ErrorCode, userError } from '../graphql/errors';
+import { toTransactionView } from '../transactions/transaction.type';
+import type { CreditOutcome } from './credit.service';
+import {
+  CreditLimitExceededError,
+  CreditPointsInput,
+  CreditPointsResult,
+  CreditSuccess,
+  WalletBalanceLimitExceededError,
+} from './credit.types';
+import {
+  AmountLimitExceededError,
+  IdempotencyKeyReusedError,
+  InvalidPrepaidIdError,
+} from './payment.types';
+import {
+  checkDescription,
+  checkIdempotencyKey,
+  checkOrderReference,
+  checkPositiveAmount,
+} from './payment.validation';
+
+@Resolver()
+export class CreditResolver {
+  @Mutation(() => CreditPointsResult, {
+    description: "Pays points into a member's wallet from the merchant's settlement account.",
+  })
+  async creditPoints(
+    @Arg('input') input: CreditPointsInput,
+    @Ctx() context: RequestContext,
+  ): Promise<typeof CreditPointsResult> {
+    const merchant = requireMerchant(context, 'credit');
+    checkPositiveAmount(input.amount);
+    checkIdempotencyKey(input.idempotencyKey);
+    if (input.orderReference !== undefined && input.orderReference !== null)
+      checkOrderReference(input.orderReference);
+    checkDescription(input.description);
+    const outcome = await context.services.credits.credit(context.em, merchant.merchantId, input);
+    return creditResult(outcome);
+  }
+}
+
+export function creditResult(outcome: CreditOutcome): typeof CreditPointsResult {
+  if (outcome.ok) {
+    return Object.assign(new CreditSuccess(), {
+      transaction: toTransactionView(outcome.transaction, outcome.transaction.debitAccountId),
+      settlementBalanceAfter: outcome.transaction.debitBalanceAfter,
+      replayed: outcome.replayed,
+    });
+  }
+  switch (outcome.code) {
+    case 'INVALID_PREPAID_ID':
+      return userError(
+        InvalidPrepaidIdError,
+        ErrorCode.INVALID_PREPAID_ID,
+        'The prepaid ID is not valid for payment',
+      );
+    case 'IDEMPOTENCY_KEY_REUSED':
+      return userError(
+        IdempotencyKeyReusedError,
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        'This idempotency key was used for a different request; use a new key',
+      );
+    case 'AMOUNT_LIMIT_EXCEEDED':
+      return userError(
+        AmountLimitExceededError,
+        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
+        `A single credit may be at most ${outcome.maximum} points`,
+        {
+          maximum: outcome.maximum,
+        },
+      );
+    case 'CREDIT_LIMIT_EXCEEDED':
+      return userError(
+        CreditLimitExceededError,
+        ErrorCode.CREDIT_LIMIT_EXCEEDED,
+        `The settlement balance and credit limit cover at most ${outcome.available} points`,
+        { available: outcome.available },
+      );
+    case 'WALLET_BALANCE_LIMIT_EXCEEDED':
+      return userError(
+        WalletBalanceLimitExceededError,
+        ErrorCode.WALLET_BALANCE_LIMIT_EXCEEDED,
+        `A wallet may hold at most ${outcome.maximum} points`,
+        { maximum: outcome.maximum },
+      );
+  }
+}
