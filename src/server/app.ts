@@ -16,6 +16,7 @@ import { EventRelay } from '../events/event-relay';
 import type { RequestContext } from '../graphql/context';
 import type { Logger } from '../logging/logger';
 import { MailDispatcher } from '../mail/mail-dispatcher';
+import { startHoldSweeper } from '../merchants/hold-sweeper';
 import { API_KEY_REVOKED_CHANNEL } from '../merchants/api-key.service';
 import { createServices, SESSION_ENDED_CHANNEL, type Services } from '../services';
 import { httpContext } from './context';
@@ -112,6 +113,7 @@ async function listen(
 
   const wsCleanup = serveGraphqlWs(wsServer, schema, dependencies);
   const stopSweeper = startSessionSweeper(orm, hub, services.sessions, services.apiKeys, logger);
+  const stopHoldSweeper = startHoldSweeper(orm, services.authorizations, logger);
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
@@ -129,6 +131,7 @@ async function listen(
             async drainServer() {
               readiness.accepting = false;
               stopSweeper();
+              await stopHoldSweeper();
               hub.closeAll();
               await wsCleanup.dispose();
             },

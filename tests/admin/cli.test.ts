@@ -64,8 +64,7 @@ describe('operator CLI', () => {
     const dump = await harness()
       .sql()
       .query<{ row: string }>(
-        `SELECT row_to_json(t)::text AS row FROM (
-         SELECT * FROM prepaid_id UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false) t
+        `SELECT row_to_json(p)::text AS row FROM prepaid_id p
        UNION ALL SELECT row_to_json(k)::text FROM merchant_api_key k
        UNION ALL SELECT row_to_json(c)::text FROM prepaid_card c
        UNION ALL SELECT row_to_json(l)::text FROM ledger_transaction l`,
