@@ -91,7 +91,9 @@ export function createServices(dependencies: ServiceDependencies): Services {
   const wallets = new WalletService(ledger, prepaidIds);
   const audit = new AuditService();
   const mail = new MailService();
-  const limits = new RateLimits(orm.em.getKnex(), config.rateLimits);
+  const limits = new RateLimits(config.databaseUrl!, config.rateLimits, (error) =>
+    logger.warn({ err: error }, 'a rate-limit database connection failed'),
+  );
   const hasher = new PasswordHasher();
   const mailQueued = () => mailDispatcher?.wake();
   const clock = new Clock();
@@ -212,6 +214,7 @@ export function createServices(dependencies: ServiceDependencies): Services {
       twoFactor,
       mail,
       audit,
+      limits,
       mailQueued,
     }),
     mail,

@@ -45,6 +45,7 @@ export async function openAdminRuntime(): Promise<AdminRuntime> {
     orm,
     services,
     async close() {
+      await services.limits.close();
       await orm.close();
       await embedded?.stop();
     },

@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import { Client, type QueryResult, type QueryResultRow } from 'pg';
 import type { Logger } from '../logging/logger';
 import type { EventHub } from './event-hub';
 import { readLedgerEvent, type LedgerEventRow } from './ledger-event';
@@ -46,6 +46,7 @@ export class EventRelay {
   private pollTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private delivered = 0;
+  private queue: Promise<void> = Promise.resolve();
   private readonly channelHandlers = new Map<string, (payload: string) => void>();
 
   constructor(private readonly options: EventRelayOptions) {}
@@ -62,13 +63,13 @@ export class EventRelay {
   /** Sends a NOTIFY on this relay's connection, outside any money transaction. */
   async notify(channel: string, payload: string): Promise<void> {
     if (!this.client) throw new Error('event relay is not connected');
-    await this.client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    await this.query('SELECT pg_notify($1, $2)', [channel, payload]);
   }
 
   /** Connects, starts listening and sets the cursor so that only later events are delivered. */
   async start(): Promise<void> {
     await this.connect();
-    const row = await this.client!.query<{ xmin: string }>(
+    const row = await this.query<{ xmin: string }>(
       'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
     );
     // Every row of a transaction below xmin committed before this start.
@@ -80,9 +81,7 @@ export class EventRelay {
 
   /** Returns the current snapshot, which a new subscriber needs before it goes live. */
   async snapshot(): Promise<Snapshot> {
-    const client = this.client;
-    if (!client) throw new Error('event relay is not connected');
-    const row = await client.query<{ snapshot: string }>(
+    const row = await this.query<{ snapshot: string }>(
       'SELECT pg_current_snapshot()::text AS snapshot',
     );
     return parseSnapshot(row.rows[0]!.snapshot);
@@ -144,9 +143,8 @@ export class EventRelay {
   /** Delivers every final row after the cursor; returns whether a running transaction held rows back. */
   private async readBatches(): Promise<boolean> {
     for (;;) {
-      const client = this.client;
-      if (!client) return false;
-      const result = await client.query<LedgerEventRow & { final: boolean }>(
+      if (!this.client) return false;
+      const result = await this.query<LedgerEventRow & { final: boolean }>(
         `SELECT e.id, e.xid::text AS xid, e.kind, e.merchant_id, e.account_ids, e.payload,
                 e.xid < pg_snapshot_xmin(pg_current_snapshot()) AS final
            FROM ledger_event e
@@ -171,7 +169,7 @@ export class EventRelay {
     try {
       while (this.notifyPending && this.client && !this.stopped) {
         this.notifyPending = false;
-        await this.client.query(`NOTIFY ${CHANNEL}`);
+        await this.query(`NOTIFY ${CHANNEL}`);
       }
     } catch (error) {
       // The other instances still find the event on their next timer poll.
@@ -180,6 +178,29 @@ export class EventRelay {
     } finally {
       this.notifying = false;
     }
+  }
+
+  /**
+   * Runs one query on the relay's connection after the previous one has
+   * finished. The poller, the subscribers' snapshots and the NOTIFYs all use
+   * this one connection, and pg warns about (and will refuse) overlapping
+   * queries on a client.
+   */
+  private query<Row extends QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<QueryResult<Row>> {
+    const run = this.queue.then(() => {
+      const client = this.client;
+      if (!client) throw new Error('event relay is not connected');
+      return client.query<Row>(text, values);
+    });
+    // The next query waits for this one, whether it succeeds or fails.
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   private async connect(): Promise<void> {

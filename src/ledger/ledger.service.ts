@@ -114,6 +114,13 @@ export class LedgerService {
 
     const accounts = await readAccounts(sql, request.debitAccountId, request.creditAccountId);
     const status = statusOf(request);
+    // The guard runs first: a prepaid ID retired or blocked meanwhile must be
+    // reported as such, not as a lack of funds.
+    if (request.guard) {
+      const failure = await request.guard(sql, accounts);
+      if (failure) throw new PostingAborted(failure);
+    }
+
     // Releasing a hold (void, expiry) needs no funds; moving or holding points does.
     const spends = status === 'posted' || status === 'pending';
     if (spends && STORED_VALUE_KINDS.includes(accounts.debit.kind)) {
@@ -123,11 +130,6 @@ export class LedgerService {
         throw new PostingAborted({ code: 'INSUFFICIENT_BALANCE', available });
       }
     }
-    if (request.guard) {
-      const failure = await request.guard(sql, accounts);
-      if (failure) throw new PostingAborted(failure);
-    }
-
     const transaction = await writePosting(sql, request, status);
     return { ok: true, transaction, replayed: false };
   }

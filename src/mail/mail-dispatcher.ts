@@ -290,7 +290,11 @@ export class MailDispatcher {
     this.sent++;
     try {
       await sqlFor(this.options.forkEntityManager()).query(
-        `UPDATE mail_outbox SET status = 'sent', sent_at = now() WHERE id = ? AND status = 'pending'`,
+        // The body goes once the SMTP server has it: it may hold a single-use
+        // token, which the table should not keep. Kept mails (no SMTP) keep
+        // their body, because developers read them there.
+        `UPDATE mail_outbox SET status = 'sent', sent_at = now(), body_text = '[removed after sending]'
+          WHERE id = ? AND status = 'pending'`,
         [mail.id],
       );
     } catch (error) {

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditService } from '../audit/audit.service';
 import { sqlFor } from '../database/sql';
 import type { RateLimits } from '../rate-limit/rate-limits';
-import { findMemberById, findMemberByLogin } from './member.queries';
+import { findMemberById, findMemberByLogin, normaliseLogin } from './member.queries';
 import type { PasswordHasher } from './password-hasher';
 import type { ClientInfo, SessionService } from './session.service';
 import { hashToken, looksLikeToken, newToken, TOKEN_PREFIXES } from './tokens';
@@ -42,7 +42,7 @@ export class LoginService {
     client: ClientInfo,
   ): Promise<LoginOutcome> {
     await this.deps.limits.consume('loginPerIp', client.ip);
-    await this.deps.limits.consume('loginPerAccount', login);
+    await this.deps.limits.consume('loginPerAccount', normaliseLogin(login));
     const sql = sqlFor(em);
     const member = await findMemberByLogin(sql, login);
     if (!member) {
@@ -74,6 +74,9 @@ export class LoginService {
       return { kind: 'challenge', challengeToken: token, expiresAt: new Date(row!.expires_at) };
     }
 
+    // A right password clears the account's failed attempts, so that signing
+    // in often does not lock a member out.
+    await this.deps.limits.reset('loginPerAccount', normaliseLogin(login));
     return em.fork().transactional(async (tx) => {
       const session = await this.deps.sessions.create(sqlFor(tx), member.id, client);
       await this.deps.audit.record(sqlFor(tx), {

@@ -1,4 +1,5 @@
 import { badUserInput } from '../graphql/errors';
+import { hasLoneSurrogate } from '../merchants/payment.validation';
 
 const EMAIL_MAX_LENGTH = 254;
 const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/;
@@ -12,9 +13,11 @@ export function checkEmail(email: string): string {
   if (
     trimmed.length > EMAIL_MAX_LENGTH ||
     !/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:".]{2,}$/.test(trimmed) ||
-    /[\x00-\x1f\x7f]/.test(trimmed)
+    // ASCII only: comparisons and rate-limit keys lower-case addresses, and
+    // Unicode case mapping would make two spellings of one address.
+    !/^[\x21-\x7e]+$/.test(trimmed)
   ) {
-    throw badUserInput('email must be an e-mail address such as name@example.com', 'email');
+    throw badUserInput('email must be an ASCII e-mail address such as name@example.com', 'email');
   }
   return trimmed;
 }
@@ -43,5 +46,10 @@ export function checkLogin(login: string): string {
 export function checkPasswordShape(password: string, field = 'password'): void {
   if (password.length === 0 || password.length > 1_024) {
     throw badUserInput(`${field} must be 1 to 1024 characters`, field);
+  }
+  // UTF-8 cannot encode half a surrogate pair, so hashing would replace it
+  // and two different inputs would become one password.
+  if (hasLoneSurrogate(password) || password.includes('\u0000')) {
+    throw badUserInput(`${field} must be well-formed text without NUL characters`, field);
   }
 }

@@ -54,6 +54,17 @@ export async function findMemberById(
 }
 
 /**
+ * Returns the form in which a username or address is compared and counted:
+ * trimmed and lower-cased in JavaScript. Usernames and addresses are ASCII,
+ * and for ASCII this agrees with Postgres lower(). Lower-casing non-ASCII
+ * input in the database instead would let "İris" match "iris" while the
+ * rate limits counted it as another name.
+ */
+export function normaliseLogin(login: string): string {
+  return login.trim().toLowerCase();
+}
+
+/**
  * Finds an active member by username or e-mail address, compared without
  * case. Usernames cannot contain "@", so the form of `login` decides which.
  */
@@ -63,8 +74,8 @@ export async function findMemberByLogin(
 ): Promise<MemberRecord | undefined> {
   const column = login.includes('@') ? 'email' : 'username';
   const row = await sql.one<MemberRow>(
-    `SELECT ${COLUMNS} FROM member WHERE lower(${column}) = lower(?) AND status = 'active'`,
-    [login.trim()],
+    `SELECT ${COLUMNS} FROM member WHERE lower(${column}) = ? AND status = 'active'`,
+    [normaliseLogin(login)],
   );
   return row && readMember(row);
 }
@@ -74,8 +85,8 @@ export async function findMemberByEmail(
   email: string,
 ): Promise<MemberRecord | undefined> {
   const row = await sql.one<MemberRow>(
-    `SELECT ${COLUMNS} FROM member WHERE lower(email) = lower(?) AND status = 'active'`,
-    [email.trim()],
+    `SELECT ${COLUMNS} FROM member WHERE lower(email) = ? AND status = 'active'`,
+    [normaliseLogin(email)],
   );
   return row && readMember(row);
 }

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditService } from '../audit/audit.service';
-import { sqlFor } from '../database/sql';
+import { sqlFor, type Sql } from '../database/sql';
 import type { MailService } from '../mail/mail.service';
 import {
   passwordChangedMail,
@@ -8,7 +8,7 @@ import {
   usernameReminderMail,
 } from '../mail/mail-templates';
 import type { RateLimits } from '../rate-limit/rate-limits';
-import { findMemberByEmail, findMemberById } from './member.queries';
+import { findMemberByEmail, findMemberById, normaliseLogin } from './member.queries';
 import type { PasswordHasher } from './password-hasher';
 import { checkPassword } from './password-policy';
 import type { PasswordRejection } from './registration.service';
@@ -57,7 +57,8 @@ export class PasswordService {
     ip: string,
   ): Promise<ChangePasswordOutcome> {
     const member = await findMemberById(sqlFor(em), caller.memberId);
-    if (!member) throw new Error(`member ${caller.memberId} not found`);
+    if (!member) return { ok: false, code: 'INVALID_CREDENTIALS' };
+    await this.deps.limits.consume('passwordPerAccount', member.id);
     if (!(await this.deps.hasher.verify(member.passwordHash, input.currentPassword))) {
       return { ok: false, code: 'INVALID_CREDENTIALS' };
     }
@@ -82,6 +83,7 @@ export class PasswordService {
         passwordHash,
         member.id,
       ]);
+      await revokePendingCredentials(sql, member.id);
       const endedSessionIds = await this.deps.sessions.endAll(
         sql,
         member.id,
@@ -106,7 +108,7 @@ export class PasswordService {
 
   /** Mails a single-use reset link to a known address; unknown addresses get the same response. */
   async requestReset(em: EntityManager, email: string, ip: string): Promise<void> {
-    await this.deps.limits.consume('mailPerAddress', `reset:${email}`);
+    await this.deps.limits.consume('mailPerAddress', `reset:${normaliseLogin(email)}`);
     await em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
       const member = await findMemberByEmail(sql, email);
@@ -162,14 +164,11 @@ export class PasswordService {
         [hashToken(token)],
       );
       if (spent.length === 0) return { ok: false, code: 'RESET_TOKEN_INVALID' } as const;
-      await sql.query(
-        `UPDATE member_token SET used_at = now() WHERE member_id = ? AND purpose = 'password_reset' AND used_at IS NULL`,
-        [member.id],
-      );
       await sql.query('UPDATE member SET password_hash = ? WHERE id = ?', [
         passwordHash,
         member.id,
       ]);
+      await revokePendingCredentials(sql, member.id);
       const endedSessionIds = await this.deps.sessions.endAll(sql, member.id, 'password reset');
       await this.deps.mail.enqueue(sql, passwordChangedMail(member.email));
       await this.deps.audit.record(sql, {
@@ -189,7 +188,7 @@ export class PasswordService {
 
   /** Mails the username to a known address; unknown addresses get the same response. */
   async remindUsername(em: EntityManager, email: string, ip: string): Promise<void> {
-    await this.deps.limits.consume('mailPerAddress', `reminder:${email}`);
+    await this.deps.limits.consume('mailPerAddress', `reminder:${normaliseLogin(email)}`);
     await em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
       const member = await findMemberByEmail(sql, email);
@@ -204,4 +203,20 @@ export class PasswordService {
     });
     this.deps.mailQueued();
   }
+}
+
+/**
+ * Ends what an old password started or could still start: unused reset
+ * tokens and sign-ins waiting for their second factor.
+ */
+async function revokePendingCredentials(sql: Sql, memberId: string): Promise<void> {
+  await sql.query(
+    `UPDATE member_token SET used_at = now()
+      WHERE member_id = ? AND purpose = 'password_reset' AND used_at IS NULL`,
+    [memberId],
+  );
+  await sql.query(
+    'UPDATE login_challenge SET completed_at = now() WHERE member_id = ? AND completed_at IS NULL',
+    [memberId],
+  );
 }

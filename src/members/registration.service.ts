@@ -6,7 +6,7 @@ import type { MailService } from '../mail/mail.service';
 import { alreadyRegisteredMail, usernameTakenMail, verificationMail } from '../mail/mail-templates';
 import type { RateLimits } from '../rate-limit/rate-limits';
 import type { WalletService } from '../wallets/wallet.service';
-import { findMemberByEmail } from './member.queries';
+import { findMemberByEmail, normaliseLogin } from './member.queries';
 import type { PasswordHasher } from './password-hasher';
 import { checkPassword, type PasswordCheck } from './password-policy';
 import { hashToken, looksLikeToken, newToken, TOKEN_PREFIXES } from './tokens';
@@ -48,6 +48,11 @@ export class RegistrationService {
     ip: string,
   ): Promise<RegistrationOutcome> {
     await this.deps.limits.consume('registrationPerIp', ip);
+    // Every registration mails the address, so it counts against the address's mail limit too.
+    await this.deps.limits.consume(
+      'mailPerAddress',
+      `registration:${normaliseLogin(request.email)}`,
+    );
     const check = checkPassword(request.password, {
       username: request.username,
       email: request.email,
@@ -78,8 +83,8 @@ export class RegistrationService {
       await this.deps.mail.enqueue(sql, alreadyRegisteredMail(request.email));
       return;
     }
-    const usernameTaken = await sql.one(`SELECT 1 FROM member WHERE lower(username) = lower(?)`, [
-      request.username,
+    const usernameTaken = await sql.one(`SELECT 1 FROM member WHERE lower(username) = ?`, [
+      normaliseLogin(request.username),
     ]);
     if (usernameTaken) {
       await this.deps.mail.enqueue(sql, usernameTakenMail(request.email, request.username));
@@ -95,7 +100,7 @@ export class RegistrationService {
 
   /** Sends a new verification mail to an unverified address; other addresses get the same response. */
   async resendVerification(em: EntityManager, email: string): Promise<void> {
-    await this.deps.limits.consume('mailPerAddress', `verification:${email}`);
+    await this.deps.limits.consume('mailPerAddress', `verification:${normaliseLogin(email)}`);
     await em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
       const member = await findMemberByEmail(sql, email);

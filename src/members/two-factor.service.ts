@@ -117,6 +117,7 @@ export class TwoFactorService {
     const member = await findMemberById(sqlFor(em), memberId);
     if (!member) throw new Error(`member ${memberId} not found`);
     if (!member.twoFactorEnabled) return { ok: false, code: 'TWO_FACTOR_NOT_ENABLED' };
+    await this.deps.limits.consume('passwordPerAccount', memberId);
     if (!(await this.deps.hasher.verify(member.passwordHash, password)))
       return { ok: false, code: 'INVALID_CREDENTIALS' };
     return em.fork().transactional(async (tx) => {

@@ -4,6 +4,7 @@ import { sqlFor } from '../database/sql';
 import type { LedgerService } from '../ledger/ledger.service';
 import type { MailService } from '../mail/mail.service';
 import { withdrawalMail } from '../mail/mail-templates';
+import type { RateLimits } from '../rate-limit/rate-limits';
 import type { WalletService } from '../wallets/wallet.service';
 import { findMemberById } from './member.queries';
 import type { PasswordHasher } from './password-hasher';
@@ -34,6 +35,7 @@ export interface WithdrawalDependencies {
   twoFactor: TwoFactorService;
   mail: MailService;
   audit: AuditService;
+  limits: RateLimits;
   mailQueued: () => void;
 }
 
@@ -61,7 +63,9 @@ export class WithdrawalService {
     ip: string,
   ): Promise<WithdrawalOutcome> {
     const member = await findMemberById(sqlFor(em), memberId);
-    if (!member) throw new Error(`member ${memberId} not found`);
+    // A concurrent withdrawal may have closed the account since the session was checked.
+    if (!member) return { ok: false, code: 'INVALID_CREDENTIALS' };
+    await this.deps.limits.consume('passwordPerAccount', memberId);
     if (!(await this.deps.hasher.verify(member.passwordHash, request.password))) {
       return { ok: false, code: 'INVALID_CREDENTIALS' };
     }
@@ -70,6 +74,10 @@ export class WithdrawalService {
 
     const outcome = await em.fork().transactional(async (tx): Promise<WithdrawalOutcome> => {
       const sql = sqlFor(tx);
+      // Locking the member row serialises concurrent withdrawals: the later
+      // one finds the account closed.
+      if (!(await findMemberById(sql, member.id, true)))
+        return { ok: false, code: 'INVALID_CREDENTIALS' };
       if (
         member.twoFactorEnabled &&
         !(await this.deps.twoFactor.verifyCode(sql, member, request.twoFactorCode!))

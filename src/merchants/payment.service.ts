@@ -172,27 +172,39 @@ export class PaymentService {
     }
     if (amount <= 0) return { ok: false, code: 'REFUND_EXCEEDS_CHARGE', refundable: 0 };
 
-    // Both accounts of every refund of one charge are the same two, so the
+    // Every refund of one charge debits the same merchant account, so the
     // ledger's account locks serialise concurrent refunds and the total read
-    // in this guard cannot change before the posting commits.
-    const guard: PostingGuard = async (locked) => {
-      const refundable = await refundableAmount(locked, original.id);
-      if (amount > refundable) return { code: 'REFUND_EXCEEDS_CHARGE', refundable };
-      return undefined;
-    };
-    const result = await this.ledger.post(em, {
-      kind: 'refund',
-      debitAccountId: original.creditAccountId,
-      creditAccountId: original.debitAccountId,
-      amount,
-      merchantId,
-      prepaidIdId: original.prepaidIdId,
-      parentId: original.id,
-      orderReference: original.orderReference,
-      description: request.description ?? null,
-      idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
-      guard,
-    });
+    // in this guard cannot change before the posting commits. A refund to a
+    // wallet closed since the charge is forfeited like the rest of its
+    // balance: withdrawal forfeits everything, and nobody can spend there.
+    const post = (creditAccountId: string, forfeited: boolean) =>
+      this.ledger.post(em, {
+        kind: 'refund',
+        debitAccountId: original.creditAccountId,
+        creditAccountId,
+        amount,
+        merchantId,
+        prepaidIdId: original.prepaidIdId,
+        parentId: original.id,
+        orderReference: original.orderReference,
+        description: forfeited
+          ? 'refund to a closed wallet, forfeited'
+          : (request.description ?? null),
+        idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
+        guard: async (locked, accounts) => {
+          const refundable = await refundableAmount(locked, original.id);
+          if (amount > refundable) return { code: 'REFUND_EXCEEDS_CHARGE', refundable };
+          if (!forfeited && (await isClosedWallet(locked, accounts.credit.id))) {
+            return { code: 'REJECTED', reason: 'WALLET_WITHDRAWN' };
+          }
+          return undefined;
+        },
+      });
+    let result = await post(original.debitAccountId, false);
+    if (!result.ok && result.code === 'REJECTED' && result.reason === 'WALLET_WITHDRAWN') {
+      const forfeiture = await this.ledger.operatorAccountId(sql, 'forfeiture');
+      result = await post(forfeiture, true);
+    }
     if (!result.ok) {
       if (result.code === 'REFUND_EXCEEDS_CHARGE')
         return { ok: false, code: result.code, refundable: result.refundable };
@@ -221,6 +233,14 @@ export class PaymentService {
     const balance = prepaid.amountCap === null ? available : Math.min(available, prepaid.amountCap);
     return { valid: true, balance };
   }
+}
+
+async function isClosedWallet(sql: Sql, ledgerAccountId: string): Promise<boolean> {
+  const row = await sql.one<{ status: string }>(
+    'SELECT status FROM wallet WHERE ledger_account_id = ?',
+    [ledgerAccountId],
+  );
+  return row?.status === 'withdrawn';
 }
 
 async function refundableAmount(sql: Sql, chargeId: string): Promise<number> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Knex } from '@mikro-orm/postgresql';
+import { Pool } from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { rateLimited } from '../graphql/errors';
 
@@ -16,6 +16,8 @@ export const DEFAULT_LIMITS = {
   loginPerIp: { points: 100, durationSeconds: 15 * 60 },
   /** Codes tried against one login challenge, which lives for five minutes. */
   codePerChallenge: { points: 5, durationSeconds: 5 * 60 },
+  /** Passwords re-entered by a signed-in member: password change, withdrawal, turning 2FA off. */
+  passwordPerAccount: { points: 10, durationSeconds: 15 * 60 },
   /** Two-factor codes tried for one member, at sign-in and for sensitive actions. */
   codePerAccount: { points: 10, durationSeconds: 15 * 60 },
   /** Mails requested for one address: verification, password reset, username reminder. */
@@ -32,18 +34,31 @@ export type LimitName = keyof typeof DEFAULT_LIMITS;
  * Attempt counters shared by every server instance, stored in Postgres by
  * rate-limiter-flexible. Keys are hashed before they are stored, because
  * many of them are e-mail addresses or IP addresses.
+ *
+ * The counters have a connection pool of their own. Limits are checked while
+ * a request holds a connection of the main pool inside a database
+ * transaction; sharing that pool would let a burst of such requests take
+ * every connection and then wait forever for one more.
  */
 export class RateLimits {
   private readonly limiters = new Map<LimitName, RateLimiterPostgres>();
+  private readonly pool: Pool;
 
-  constructor(knex: Knex, overrides: Partial<Record<LimitName, LimitRule>> = {}) {
+  constructor(
+    databaseUrl: string,
+    overrides: Partial<Record<LimitName, LimitRule>> = {},
+    onPoolError: (error: Error) => void = () => undefined,
+  ) {
+    this.pool = new Pool({ connectionString: databaseUrl, max: 4, idleTimeoutMillis: 30_000 });
+    // An idle client whose connection breaks emits 'error' on the pool.
+    this.pool.on('error', onPoolError);
     for (const name of Object.keys(DEFAULT_LIMITS) as LimitName[]) {
       const rule = overrides[name] ?? DEFAULT_LIMITS[name];
       this.limiters.set(
         name,
         new RateLimiterPostgres({
-          storeClient: knex,
-          storeType: 'knex',
+          storeClient: this.pool,
+          storeType: 'pool',
           tableName: 'rate_limit',
           tableCreated: true,
           // Expired rows are deleted by a timer in each instance.
@@ -75,6 +90,10 @@ export class RateLimits {
   /** Forgets the attempts of a key, as after a successful sign-in. */
   async reset(name: LimitName, key: string): Promise<void> {
     await this.limiter(name).delete(hashKey(key));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
   }
 
   private limiter(name: LimitName): RateLimiterPostgres {

@@ -80,6 +80,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     return await listen(config, logger, orm, services, async () => {
       await mailDispatcher.stop();
       await relay.stop();
+      await services.limits.close();
     });
   } catch (error) {
     await mailDispatcher.stop();
