@@ -8,7 +8,7 @@ Commands:
 ${Object.entries(COMMANDS)
   .map(
     ([name, command]) =>
-      `  ${name.padEnd(18)} ${command.summary}\n${' '.repeat(21)}${command.usage}`,
+      `  ${name.padEnd(22)} ${command.summary}\n${' '.repeat(25)}${command.usage}`,
   )
   .join('\n')}
 

@@ -19,6 +19,14 @@ export const AUDIT_ACTIONS = [
   'one_time_prepaid_id_created',
   'one_time_prepaid_id_cancelled',
   'top_up',
+  'prepaid_id_blocked',
+  'prepaid_id_unblocked',
+  'wallet_frozen',
+  'wallet_unfrozen',
+  'balance_adjusted',
+  'credit_limit_changed',
+  'operator_granted',
+  'operator_revoked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -28,6 +36,8 @@ export interface AuditEntry {
   actorMemberId?: string | null;
   /** The member the action concerns, when it differs from the actor or there is none. */
   subjectMemberId?: string | null;
+  /** The merchant the action concerns, if any. */
+  merchantId?: string | null;
   ip?: string;
   /** Facts of the action; never a password, token, code or secret. */
   details?: Record<string, unknown>;
@@ -38,12 +48,13 @@ export class AuditService {
   /** Writes an entry with the caller's Sql, so that it commits or rolls back with the action. */
   async record(sql: Sql, entry: AuditEntry): Promise<void> {
     await sql.query(
-      `INSERT INTO audit_log (action, actor_member_id, subject_member_id, ip, details)
-       VALUES (?, ?, ?, ?, ?::jsonb)`,
+      `INSERT INTO audit_log (action, actor_member_id, subject_member_id, merchant_id, ip, details)
+       VALUES (?, ?, ?, ?, ?, ?::jsonb)`,
       [
         entry.action,
         entry.actorMemberId ?? null,
         entry.subjectMemberId ?? entry.actorMemberId ?? null,
+        entry.merchantId ?? null,
         entry.ip ?? '',
         JSON.stringify(entry.details ?? {}),
       ],

@@ -7,7 +7,9 @@ import { LOGIN, signUp } from '../support/members';
 let harness: Harness;
 beforeAll(async () => {
   harness = await Harness.start(
-    { RATE_LIMITS: JSON.stringify({ registrationPerIp: { points: 1_000, durationSeconds: 3_600 } }) },
+    {
+      RATE_LIMITS: JSON.stringify({ registrationPerIp: { points: 1_000, durationSeconds: 3_600 } }),
+    },
     { smtp: true },
   );
 });
@@ -20,7 +22,9 @@ describe('rate limit regressions', () => {
     const member = await signUp(harness, 'often');
 
     for (let attempt = 0; attempt < DEFAULT_LIMITS.loginPerAccount.points + 2; attempt++) {
-      const { data } = await harness.request(LOGIN, { input: { login: member.username, password: member.password } });
+      const { data } = await harness.request(LOGIN, {
+        input: { login: member.username, password: member.password },
+      });
       expect(data!.login.__typename).toBe('LoginSuccess');
     }
   });
@@ -29,7 +33,9 @@ describe('rate limit regressions', () => {
     const member = await signUp(harness, 'iris');
     const variant = member.username.replace('i', 'İ');
 
-    const { data } = await harness.request(LOGIN, { input: { login: variant, password: member.password } });
+    const { data } = await harness.request(LOGIN, {
+      input: { login: variant, password: member.password },
+    });
     const reset = await harness.request(
       'mutation R($e: String!) { requestPasswordReset(email: $e) { message } }',
       { e: member.email.replace('i', 'İ') },
@@ -44,10 +50,17 @@ describe('rate limit regressions', () => {
     const guess = (index: number) =>
       `g${index}: changePassword(input: { currentPassword: "guess number ${index}", newPassword: "an entirely new passphrase" }) { __typename }`;
 
-    const response = await harness.request(`mutation { ${Array.from({ length: 12 }, (_, index) => guess(index)).join(' ')} }`, {}, member.sessionToken);
+    const response = await harness.request(
+      `mutation { ${Array.from({ length: 12 }, (_, index) => guess(index)).join(' ')} }`,
+      {},
+      member.sessionToken,
+    );
 
     const answered = Object.values(response.data!).filter((value) => value !== null);
     expect(answered).toHaveLength(DEFAULT_LIMITS.passwordPerAccount.points);
-    expect(response.errors!.map((error) => error.extensions!.code)).toEqual(['RATE_LIMITED', 'RATE_LIMITED']);
+    expect(response.errors!.map((error) => error.extensions!.code)).toEqual([
+      'RATE_LIMITED',
+      'RATE_LIMITED',
+    ]);
   });
 });

@@ -89,4 +89,3 @@ describe('rate limits', () => {
     expect(rejected.errors![0]!.extensions!.code).toBe('RATE_LIMITED');
   });
 });
-

@@ -1,4 +1,4 @@
-import { CHARGE, chargeInput, newKey, REFUND, useHarness } from '../support/harness';
+import { CHARGE, chargeInput, newKey, REFUND, useHarness, apiKeyPrefix } from '../support/harness';
 
 const harness = useHarness();
 
@@ -121,7 +121,7 @@ describe('charge', () => {
   test('rejects a revoked API key', async () => {
     const merchant = await harness().createMerchant();
     const [card] = await harness().issueCards(1, 1_000);
-    const prefix = merchant.key.split('_')[1]!;
+    const prefix = apiKeyPrefix(merchant.key);
     expect(await harness().services.apiKeys.revoke(harness().sql(), prefix)).toBe(true);
 
     const { errors, status } = await harness().request(

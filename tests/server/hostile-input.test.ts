@@ -1,4 +1,4 @@
-import { CHARGE, chargeInput, newKey, REFUND, useHarness } from '../support/harness';
+import { CHARGE, chargeInput, newKey, REFUND, useHarness, apiKeySecret } from '../support/harness';
 
 const harness = useHarness({}, { captureLogs: true });
 
@@ -209,7 +209,7 @@ describe('logging', () => {
     expect(response.status).toBe(200);
     const logged = harness().logs.join('\n');
     expect(logged).not.toContain(prepaidId);
-    expect(logged).not.toContain(merchant.key.split('_')[2]);
+    expect(logged).not.toContain(apiKeySecret(merchant.key));
     expect(logged).toContain('"path":"/graphql"');
   });
 });

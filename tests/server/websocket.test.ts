@@ -1,5 +1,5 @@
 import type { Client } from 'graphql-ws';
-import { CHARGE, chargeInput, useHarness, waitFor } from '../support/harness';
+import { CHARGE, chargeInput, useHarness, waitFor, apiKeyPrefix } from '../support/harness';
 import { signUp } from '../support/members';
 
 const harness = useHarness({}, { smtp: true });
@@ -104,7 +104,7 @@ describe('graphql-ws', () => {
     const subscription = run(client, POSTED);
     await harness().waitForSubscribers(before + 1);
 
-    await harness().services.apiKeys.revoke(harness().sql(), merchant.key.split('_')[1]!);
+    await harness().services.apiKeys.revoke(harness().sql(), apiKeyPrefix(merchant.key));
     await waitFor(
       () => subscription.completed || subscription.errors.length > 0,
       5_000,

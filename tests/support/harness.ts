@@ -314,3 +314,13 @@ export function chargeInput(
     },
   };
 }
+
+/** The prefix of an API key `mk_<prefix>_<secret>`, by which it is listed and revoked. */
+export function apiKeyPrefix(key: string): string {
+  return key.slice(3, 15);
+}
+
+/** The secret part of an API key, which may itself contain "_". */
+export function apiKeySecret(key: string): string {
+  return key.slice(16);
+}
