@@ -209,10 +209,22 @@ export class Harness {
     return this.services.ledgerCheck.check(this.em());
   }
 
-  /** Fails the test unless the ledger balances. */
+  /**
+   * Fails the test unless the ledger balances and the unused-balance report
+   * for this moment equals the sum of wallet and card balances.
+   */
   async expectBalanced(): Promise<void> {
     const report = await this.ledgerCheck();
     if (!report.balanced) throw new Error(`ledger does not balance: ${JSON.stringify(report)}`);
+    // Database time, because a test may have moved the server's clock.
+    const now = await this.sql().one<{ now: string }>('SELECT now() AS now');
+    const unused = await this.services.operators.unusedBalanceReport(this.em(), new Date(now!.now));
+    const stored = await this.count(
+      `SELECT COALESCE(SUM(balance_posted), 0) AS count FROM ledger_account WHERE kind IN ('wallet', 'card')`,
+    );
+    if (unused.total !== stored) {
+      throw new Error(`unused-balance report ${unused.total} differs from the balances ${stored}`);
+    }
   }
 
   async stop(): Promise<void> {
