@@ -82,7 +82,7 @@ export interface ServiceDependencies {
 export const SESSION_ENDED_CHANNEL = 'session_ended';
 
 export function createServices(dependencies: ServiceDependencies): Services {
-  const { config, logger, orm, relay, mailDispatcher, hub = new EventHub() } = dependencies;
+  const { config, logger, relay, mailDispatcher, hub = new EventHub() } = dependencies;
   const ledger = new LedgerService({ logger, onCommitted: () => relay?.committed() });
   const prepaidIds = new PrepaidIdService(
     new PrepaidIdVault(config.prepaidIdHmacKey, config.prepaidIdEncryptionKey),

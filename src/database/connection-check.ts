@@ -30,6 +30,7 @@ export async function checkDatabaseConnection(
     throw new Error(
       `Cannot connect to the database at ${redactDatabaseUrl(databaseUrl)} (${reason}: ${detail}). ` +
         'Check DATABASE_URL, or unset it to use the embedded Postgres.',
+      { cause: error },
     );
   } finally {
     await client.end().catch(() => undefined);

@@ -8,7 +8,12 @@ import {
   usernameReminderMail,
 } from '../mail/mail-templates';
 import type { RateLimits } from '../rate-limit/rate-limits';
-import { findMemberByEmail, findMemberById, normaliseLogin } from './member.queries';
+import {
+  findMemberByEmail,
+  findMemberById,
+  normaliseLogin,
+  type MemberRecord,
+} from './member.queries';
 import type { PasswordHasher } from './password-hasher';
 import { checkPassword } from './password-policy';
 import type { PasswordRejection } from './registration.service';
@@ -79,23 +84,10 @@ export class PasswordService {
       ) {
         return { ok: false, code: 'INVALID_TWO_FACTOR_CODE' } as const;
       }
-      await sql.query('UPDATE member SET password_hash = ? WHERE id = ?', [
-        passwordHash,
-        member.id,
-      ]);
-      await revokePendingCredentials(sql, member.id);
-      const endedSessionIds = await this.deps.sessions.endAll(
-        sql,
-        member.id,
-        'password changed',
-        caller.sessionId,
-      );
-      await this.deps.mail.enqueue(sql, passwordChangedMail(member.email));
-      await this.deps.audit.record(sql, {
+      const endedSessionIds = await this.setPassword(sql, member, passwordHash, {
         action: 'password_changed',
-        actorMemberId: member.id,
         ip,
-        details: { endedSessions: endedSessionIds.length },
+        keepSessionId: caller.sessionId,
       });
       return { ok: true, endedSessionIds } as const;
     });
@@ -104,6 +96,37 @@ export class PasswordService {
       this.deps.mailQueued();
     }
     return outcome;
+  }
+
+  /**
+   * Stores a new password hash and ends what the old password allowed: other
+   * sessions (all of them unless `keepSessionId`), unused reset tokens and
+   * pending sign-ins. Mails the member and writes the audit entry. Returns
+   * the ids of the sessions ended.
+   */
+  private async setPassword(
+    sql: Sql,
+    member: MemberRecord,
+    passwordHash: string,
+    change: { action: 'password_changed' | 'password_reset'; ip: string; keepSessionId?: string },
+  ): Promise<string[]> {
+    await sql.query('UPDATE member SET password_hash = ? WHERE id = ?', [passwordHash, member.id]);
+    await revokePendingCredentials(sql, member.id);
+    const reason = change.action === 'password_changed' ? 'password changed' : 'password reset';
+    const endedSessionIds = await this.deps.sessions.endAll(
+      sql,
+      member.id,
+      reason,
+      change.keepSessionId,
+    );
+    await this.deps.mail.enqueue(sql, passwordChangedMail(member.email));
+    await this.deps.audit.record(sql, {
+      action: change.action,
+      actorMemberId: member.id,
+      ip: change.ip,
+      details: { endedSessions: endedSessionIds.length },
+    });
+    return endedSessionIds;
   }
 
   /** Mails a single-use reset link to a known address; unknown addresses get the same response. */
@@ -164,18 +187,9 @@ export class PasswordService {
         [hashToken(token)],
       );
       if (spent.length === 0) return { ok: false, code: 'RESET_TOKEN_INVALID' } as const;
-      await sql.query('UPDATE member SET password_hash = ? WHERE id = ?', [
-        passwordHash,
-        member.id,
-      ]);
-      await revokePendingCredentials(sql, member.id);
-      const endedSessionIds = await this.deps.sessions.endAll(sql, member.id, 'password reset');
-      await this.deps.mail.enqueue(sql, passwordChangedMail(member.email));
-      await this.deps.audit.record(sql, {
+      const endedSessionIds = await this.setPassword(sql, member, passwordHash, {
         action: 'password_reset',
-        actorMemberId: member.id,
         ip,
-        details: { endedSessions: endedSessionIds.length },
       });
       return { ok: true, endedSessionIds } as const;
     });

@@ -29,10 +29,11 @@ import {
   VoidSuccess,
 } from './authorization.types';
 import {
-  AmountLimitExceededError,
   IdempotencyKeyReusedError,
   InsufficientBalanceError,
-  InvalidPrepaidIdError,
+  invalidPrepaidIdError,
+  idempotencyKeyReusedError,
+  amountLimitExceededError,
 } from './payment.types';
 import {
   checkDescription,
@@ -42,7 +43,6 @@ import {
   checkPositiveAmount,
 } from './payment.validation';
 
-const KEY_REUSED_MESSAGE = 'This idempotency key was used for a different request; use a new key';
 const NOT_FOUND_MESSAGE = 'No such authorization of this merchant';
 
 /** Two-step payments. Every operation needs a merchant key with the `charge` scope. */
@@ -148,24 +148,11 @@ function authorizeResult(outcome: AuthorizeOutcome): typeof AuthorizeResult {
         { available: outcome.available },
       );
     case 'INVALID_PREPAID_ID':
-      return userError(
-        InvalidPrepaidIdError,
-        ErrorCode.INVALID_PREPAID_ID,
-        'The prepaid ID is not valid for payment',
-      );
+      return invalidPrepaidIdError();
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(
-        IdempotencyKeyReusedError,
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        KEY_REUSED_MESSAGE,
-      );
+      return idempotencyKeyReusedError();
     case 'AMOUNT_LIMIT_EXCEEDED':
-      return userError(
-        AmountLimitExceededError,
-        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
-        `A single authorization may be at most ${outcome.maximum} points`,
-        { maximum: outcome.maximum },
-      );
+      return amountLimitExceededError('authorization', outcome.maximum);
   }
 }
 
@@ -229,10 +216,6 @@ function settlementError(
         { expiredAt: failure.expiredAt },
       );
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(
-        IdempotencyKeyReusedError,
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        KEY_REUSED_MESSAGE,
-      );
+      return idempotencyKeyReusedError();
   }
 }

@@ -11,9 +11,9 @@ import {
   WalletBalanceLimitExceededError,
 } from './credit.types';
 import {
-  AmountLimitExceededError,
-  IdempotencyKeyReusedError,
-  InvalidPrepaidIdError,
+  invalidPrepaidIdError,
+  idempotencyKeyReusedError,
+  amountLimitExceededError,
 } from './payment.types';
 import {
   checkDescription,
@@ -52,26 +52,11 @@ export function creditResult(outcome: CreditOutcome): typeof CreditPointsResult 
   }
   switch (outcome.code) {
     case 'INVALID_PREPAID_ID':
-      return userError(
-        InvalidPrepaidIdError,
-        ErrorCode.INVALID_PREPAID_ID,
-        'The prepaid ID is not valid for payment',
-      );
+      return invalidPrepaidIdError();
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(
-        IdempotencyKeyReusedError,
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        'This idempotency key was used for a different request; use a new key',
-      );
+      return idempotencyKeyReusedError();
     case 'AMOUNT_LIMIT_EXCEEDED':
-      return userError(
-        AmountLimitExceededError,
-        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
-        `A single credit may be at most ${outcome.maximum} points`,
-        {
-          maximum: outcome.maximum,
-        },
-      );
+      return amountLimitExceededError('credit', outcome.maximum);
     case 'CREDIT_LIMIT_EXCEEDED':
       return userError(
         CreditLimitExceededError,

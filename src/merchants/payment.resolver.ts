@@ -5,19 +5,19 @@ import { fromGlobalId, isUuid } from '../graphql/relay';
 import { toTransactionView, TRANSACTION_TYPE_NAME } from '../transactions/transaction.type';
 import type { ChargeOutcome, RefundOutcome } from './payment.service';
 import {
-  AmountLimitExceededError,
   ChargeInput,
   ChargeResult,
   ChargeSuccess,
-  IdempotencyKeyReusedError,
   InsufficientBalanceError,
-  InvalidPrepaidIdError,
   PrepaidBalance,
   RefundExceedsChargeError,
   RefundInput,
   RefundResult,
   RefundSuccess,
   TransactionNotFoundError,
+  invalidPrepaidIdError,
+  idempotencyKeyReusedError,
+  amountLimitExceededError,
 } from './payment.types';
 import {
   checkDescription,
@@ -26,8 +26,6 @@ import {
   checkOrderReference,
   checkPositiveAmount,
 } from './payment.validation';
-
-const KEY_REUSED_MESSAGE = 'This idempotency key was used for a different request; use a new key';
 
 @Resolver()
 export class PaymentResolver {
@@ -124,26 +122,11 @@ function chargeResult(outcome: ChargeOutcome): typeof ChargeResult {
         },
       );
     case 'INVALID_PREPAID_ID':
-      return userError(
-        InvalidPrepaidIdError,
-        ErrorCode.INVALID_PREPAID_ID,
-        'The prepaid ID is not valid for payment',
-      );
+      return invalidPrepaidIdError();
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(
-        IdempotencyKeyReusedError,
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        KEY_REUSED_MESSAGE,
-      );
+      return idempotencyKeyReusedError();
     case 'AMOUNT_LIMIT_EXCEEDED':
-      return userError(
-        AmountLimitExceededError,
-        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
-        `A single charge may be at most ${outcome.maximum} points`,
-        {
-          maximum: outcome.maximum,
-        },
-      );
+      return amountLimitExceededError('charge', outcome.maximum);
   }
 }
 
@@ -172,19 +155,8 @@ function refundResult(outcome: RefundOutcome): typeof RefundResult {
         },
       );
     case 'IDEMPOTENCY_KEY_REUSED':
-      return userError(
-        IdempotencyKeyReusedError,
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        KEY_REUSED_MESSAGE,
-      );
+      return idempotencyKeyReusedError();
     case 'AMOUNT_LIMIT_EXCEEDED':
-      return userError(
-        AmountLimitExceededError,
-        ErrorCode.AMOUNT_LIMIT_EXCEEDED,
-        `A single refund may be at most ${outcome.maximum} points`,
-        {
-          maximum: outcome.maximum,
-        },
-      );
+      return amountLimitExceededError('refund', outcome.maximum);
   }
 }

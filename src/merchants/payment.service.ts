@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sqlFor, type Sql } from '../database/sql';
 import { findByIdempotencyKey } from '../ledger/idempotency';
 import type { LedgerService } from '../ledger/ledger.service';
-import type { PostingGuard, PostingResult, TransactionRecord } from '../ledger/ledger.types';
+import type { PostingResult, TransactionRecord } from '../ledger/ledger.types';
 import {
   readTransaction,
   TRANSACTION_COLUMNS,

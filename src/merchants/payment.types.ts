@@ -1,6 +1,6 @@
 import { createUnionType, Field, ID, InputType, ObjectType } from 'type-graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { UserError } from '../graphql/errors';
+import { ErrorCode, UserError, userError } from '../graphql/errors';
 import { PointsScalar } from '../graphql/points.scalar';
 import { TransactionView } from '../transactions/transaction.type';
 
@@ -140,4 +140,36 @@ export class PrepaidBalance {
     description: 'Available balance; null when not valid.',
   })
   balance!: number | null;
+}
+
+// Builders of the errors that several payment operations return, so that
+// every operation words them the same way.
+
+export function invalidPrepaidIdError(): InvalidPrepaidIdError {
+  return userError(
+    InvalidPrepaidIdError,
+    ErrorCode.INVALID_PREPAID_ID,
+    'The prepaid ID is not valid for payment',
+  );
+}
+
+export function idempotencyKeyReusedError(): IdempotencyKeyReusedError {
+  return userError(
+    IdempotencyKeyReusedError,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+    'This idempotency key was used for a different request; use a new key',
+  );
+}
+
+/** `operation` names the request in the message, such as "charge". */
+export function amountLimitExceededError(
+  operation: string,
+  maximum: number,
+): AmountLimitExceededError {
+  return userError(
+    AmountLimitExceededError,
+    ErrorCode.AMOUNT_LIMIT_EXCEEDED,
+    `A single ${operation} may be at most ${maximum} points`,
+    { maximum },
+  );
 }

@@ -5,9 +5,9 @@ import { fromGlobalId, isUuid, toGlobalId } from '../graphql/relay';
 import { memberError } from '../members/member-errors.types';
 import { WalletBalanceLimitExceededError } from '../merchants/credit.types';
 import {
-  IdempotencyKeyReusedError,
   InsufficientBalanceError,
-  InvalidPrepaidIdError,
+  invalidPrepaidIdError,
+  idempotencyKeyReusedError,
 } from '../merchants/payment.types';
 import { checkIdempotencyKey, checkPositiveAmount } from '../merchants/payment.validation';
 import { maskPrepaidId } from '../prepaid/prepaid-id';
@@ -200,11 +200,7 @@ export class WalletMoneyResolver {
       case 'CARD_EMPTY':
         return userError(CardEmptyError, ErrorCode.CARD_EMPTY, WALLET_MONEY_MESSAGES.CARD_EMPTY);
       case 'INVALID_PREPAID_ID':
-        return userError(
-          InvalidPrepaidIdError,
-          ErrorCode.INVALID_PREPAID_ID,
-          'The prepaid ID is not valid for payment',
-        );
+        return invalidPrepaidIdError();
       case 'INSUFFICIENT_BALANCE':
         return userError(
           InsufficientBalanceError,
@@ -224,11 +220,7 @@ export class WalletMoneyResolver {
           { maximum: outcome.maximum },
         );
       case 'IDEMPOTENCY_KEY_REUSED':
-        return userError(
-          IdempotencyKeyReusedError,
-          ErrorCode.IDEMPOTENCY_KEY_REUSED,
-          'This idempotency key was used for a different request; use a new key',
-        );
+        return idempotencyKeyReusedError();
     }
   }
 }

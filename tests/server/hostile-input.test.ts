@@ -106,6 +106,7 @@ describe('input that reached the database as an internal error', () => {
     ['a lone surrogate', { note: 'a\ud800b' }],
     ['a lone surrogate in a key', { ['k\udc00']: 1 }],
     ['the NUL character', { note: 'a\u0000b' }],
+    // eslint-disable-next-line no-loss-of-precision -- the imprecise number is the point
     ['an unsafe whole number', { big: 12345678901234567890 }],
   ])('rejects metadata with %s', async (_case, metadata) => {
     const merchant = await harness().createMerchant();

@@ -35,6 +35,8 @@ export class SmtpSink {
   ) {}
 
   static async start(): Promise<SmtpSink> {
+    // Assigned below, once the server listens; onData runs only after that.
+    // eslint-disable-next-line prefer-const
     let sink: SmtpSink | undefined;
     const server = new SMTPServer({
       secure: false,
