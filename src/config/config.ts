@@ -1,5 +1,6 @@
 import { bool, cleanEnv, json, makeValidator, port, str, url } from 'envalid';
 import { DEFAULT_LIMITS, type LimitName, type LimitRule } from '../rate-limit/rate-limits';
+import type { OperationLimits } from '../server/abuse-limits';
 
 /** Raised when an environment variable is missing or invalid; the message names each variable. */
 export class ConfigError extends Error {
@@ -83,6 +84,12 @@ const specs = {
   AUTHORIZATION_HOLD_MINUTES: positiveInteger({ default: 7 * 24 * 60 }),
   ONE_TIME_ID_DEFAULT_MINUTES: positiveInteger({ default: 10 }),
   ONE_TIME_ID_MAX_MINUTES: positiveInteger({ default: 60 }),
+  GRAPHQL_MAX_DEPTH: positiveInteger({ default: 12 }),
+  GRAPHQL_MAX_COST: positiveInteger({ default: 5_000 }),
+  GRAPHQL_MAX_ALIASES: positiveInteger({ default: 30 }),
+  GRAPHQL_MAX_ROOT_FIELDS: positiveInteger({ default: 30 }),
+  GRAPHQL_MAX_DIRECTIVES: positiveInteger({ default: 10 }),
+  GRAPHQL_MAX_TOKENS: positiveInteger({ default: 3_000 }),
   RATE_LIMITS: json<Partial<Record<LimitName, LimitRule>>>({
     default: {},
     desc: 'JSON overrides of rate limits, e.g. {"loginPerIp":{"points":50,"durationSeconds":900}}',
@@ -123,6 +130,8 @@ export interface AppConfig {
   authorizationHoldMinutes: number;
   oneTimeIdDefaultMinutes: number;
   oneTimeIdMaxMinutes: number;
+  /** Largest operations the API executes, over HTTP and WebSocket. */
+  operationLimits: OperationLimits;
   /** Overrides of the default rate limits, by limit name. */
   rateLimits: Partial<Record<LimitName, LimitRule>>;
 }
@@ -175,6 +184,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     authorizationHoldMinutes: env.AUTHORIZATION_HOLD_MINUTES,
     oneTimeIdDefaultMinutes: env.ONE_TIME_ID_DEFAULT_MINUTES,
     oneTimeIdMaxMinutes: env.ONE_TIME_ID_MAX_MINUTES,
+    operationLimits: {
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxCost: env.GRAPHQL_MAX_COST,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxRootFields: env.GRAPHQL_MAX_ROOT_FIELDS,
+      maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
+    },
     rateLimits: checkRateLimits(env.RATE_LIMITS),
   };
 }

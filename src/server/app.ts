@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDisableSuggestions } from '@apollo/server/plugin/disableSuggestions';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -19,9 +20,10 @@ import { MailDispatcher } from '../mail/mail-dispatcher';
 import { startHoldSweeper } from '../merchants/hold-sweeper';
 import { API_KEY_REVOKED_CHANNEL } from '../merchants/api-key.service';
 import { createServices, SESSION_ENDED_CHANNEL, type Services } from '../services';
+import { limitRules, tokenLimitMiddleware } from './abuse-limits';
 import { httpContext } from './context';
 import { serveGraphqlWs } from './graphql-ws';
-import { errorLoggingPlugin, maskError } from './errors';
+import { errorLoggingPlugin, maskError, restoreLimitCode } from './errors';
 import { startSessionSweeper } from './session-sweeper';
 import { addHealthRoutes, type Readiness } from './health';
 import { jsonErrorHandler } from './http-errors';
@@ -112,7 +114,10 @@ async function listen(
     maxPayload: config.bodyLimitBytes,
   });
 
-  const wsCleanup = serveGraphqlWs(wsServer, schema, dependencies);
+  const wsCleanup = serveGraphqlWs(wsServer, schema, dependencies, {
+    limits: config.operationLimits,
+    hideSuggestions: config.nodeEnv === 'production',
+  });
   const stopSweeper = startSessionSweeper(orm, hub, services.sessions, services.apiKeys, logger);
   const stopHoldSweeper = startHoldSweeper(orm, services.authorizations, logger);
 
@@ -120,7 +125,8 @@ async function listen(
     schema,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
-    formatError: (formatted) => maskError(formatted),
+    validationRules: limitRules(config.operationLimits),
+    formatError: (formatted, error) => maskError(restoreLimitCode(formatted, error)),
     plugins: [
       ApolloServerPluginDrainHttpServer({
         httpServer,
@@ -140,6 +146,9 @@ async function listen(
         },
       },
       errorLoggingPlugin(),
+      // "Did you mean …?" would tell an attacker the names of fields that
+      // introspection, off in production, hides.
+      ...(config.nodeEnv === 'production' ? [ApolloServerPluginDisableSuggestions()] : []),
     ],
   });
   await apollo.start();
@@ -174,6 +183,7 @@ async function listen(
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
+    tokenLimitMiddleware(config.operationLimits.maxTokens),
     expressMiddleware(apollo, { context: async ({ req }) => httpContext(req, dependencies) }),
   );
   app.use(jsonErrorHandler(logger));

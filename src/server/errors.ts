@@ -2,6 +2,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import type { RequestContext } from '../graphql/context';
+import { LIMIT_CODES } from './abuse-limits';
 
 /** Error codes that are safe to show as they are: the client caused them. */
 const CLIENT_ERROR_CODES = new Set([
@@ -15,7 +16,28 @@ const CLIENT_ERROR_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
   'PERSISTED_QUERY_NOT_FOUND',
   'PERSISTED_QUERY_NOT_SUPPORTED',
+  ...Object.values(LIMIT_CODES),
 ]);
+
+/**
+ * Puts back the code of an operation limit, which Apollo replaces with
+ * GRAPHQL_VALIDATION_FAILED when it wraps a validation error; the original
+ * error, with the code, is kept as its originalError.
+ */
+export function restoreLimitCode(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+): GraphQLFormattedError {
+  const original = (error as { originalError?: { extensions?: Record<string, unknown> } })
+    .originalError;
+  const code = original?.extensions?.code;
+  if (typeof code === 'string' && LIMIT_CODE_SET.has(code)) {
+    return { ...formatted, extensions: { ...formatted.extensions, code } };
+  }
+  return formatted;
+}
+
+const LIMIT_CODE_SET = new Set<string>(Object.values(LIMIT_CODES));
 
 export function isClientError(error: GraphQLFormattedError): boolean {
   const code = error.extensions?.code;

@@ -1,7 +1,8 @@
-import { GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { WebSocketServer } from 'ws';
 import type { RequestContext } from '../graphql/context';
+import { allRules, parseWithLimit, type OperationLimits } from './abuse-limits';
 import {
   connectionState,
   wsContext,
@@ -24,7 +25,14 @@ export function serveGraphqlWs(
   wsServer: WebSocketServer,
   schema: GraphQLSchema,
   dependencies: ContextDependencies,
+  options: { limits: OperationLimits; hideSuggestions: boolean },
 ): { dispose(): void | Promise<void> } {
+  const rules = allRules(options.limits);
+  const present = (error: GraphQLError, code: string) => {
+    const formatted = maskError(withCode(error, code).toJSON());
+    if (!options.hideSuggestions) return formatted;
+    return { ...formatted, message: formatted.message.replace(/ ?Did you mean .*\?$/, '') };
+  };
   return useServer<Record<string, unknown>, ConnectionState>(
     {
       schema,
@@ -43,11 +51,11 @@ export function serveGraphqlWs(
       onSubscribe: async (ctx, _id, payload) => {
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parseWithLimit(payload.query, options.limits.maxTokens);
         } catch (error) {
           return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
         }
-        const errors = validate(schema, document);
+        const errors = validate(schema, document, rules);
         if (errors.length > 0)
           return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
         let contextValue: RequestContext;
@@ -85,7 +93,7 @@ export function serveGraphqlWs(
         return { ...result, errors };
       },
       onError: (_ctx, _id, _payload, errors) =>
-        errors.map((error) => maskError(withCode(error, 'GRAPHQL_VALIDATION_FAILED').toJSON())),
+        errors.map((error) => present(error, 'GRAPHQL_VALIDATION_FAILED')),
     },
     wsServer,
   );

@@ -163,16 +163,21 @@ describe('prepaidBalance inquiry', () => {
   test('answers anonymous callers, limited per IP with each alias counted', async () => {
     const [card] = await harness().issueCards(1, 700);
     const aliases = Array.from(
-      { length: 70 },
+      { length: 25 },
       (_, index) => `b${index}: prepaidBalance(prepaidId: "${card}") { valid balance }`,
     ).join(' ');
 
-    const { data, errors } = await harness().request(`{ ${aliases} }`);
+    const responses = [];
+    for (let round = 0; round < 3; round++)
+      responses.push(await harness().request(`{ ${aliases} }`));
 
-    const answered = Object.values(data ?? {}).filter((value) => value !== null);
+    const answered = responses.flatMap((response) =>
+      Object.values(response.data ?? {}).filter((value) => value !== null),
+    );
+    const limited = responses.flatMap((response) => response.errors ?? []);
     expect(answered).toHaveLength(60);
     expect(answered[0]).toEqual({ valid: true, balance: 700 });
-    expect(errors!.length).toBe(70 - answered.length);
-    expect(errors!.every((error) => error.extensions!.code === 'RATE_LIMITED')).toBe(true);
+    expect(limited).toHaveLength(15);
+    expect(limited.every((error) => error.extensions!.code === 'RATE_LIMITED')).toBe(true);
   });
 });

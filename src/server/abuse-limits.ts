@@ -1,0 +1,150 @@
+import type { RequestHandler } from 'express';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
+import {
+  GraphQLError,
+  Kind,
+  specifiedRules,
+  type ASTVisitor,
+  type DocumentNode,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
+
+/** Largest operations the API executes; each is a setting (see AppConfig). */
+export interface OperationLimits {
+  maxDepth: number;
+  maxCost: number;
+  maxAliases: number;
+  maxRootFields: number;
+  maxDirectives: number;
+  maxTokens: number;
+}
+
+/** The `extensions.code` of each rejection, so that clients can tell them apart. */
+export const LIMIT_CODES = {
+  depth: 'QUERY_TOO_DEEP',
+  cost: 'QUERY_TOO_COMPLEX',
+  aliases: 'TOO_MANY_ALIASES',
+  rootFields: 'TOO_MANY_ROOT_FIELDS',
+  directives: 'TOO_MANY_DIRECTIVES',
+  tokens: 'QUERY_TOO_LONG',
+} as const;
+
+type LimitKind = keyof typeof LIMIT_CODES;
+
+/**
+ * Turns graphql-armor's rejection into a validation error with our code.
+ * Armor would otherwise throw out of validate(), which Apollo would report
+ * as an internal error, and prefix the message with "Syntax Error".
+ */
+function reportAs(kind: LimitKind) {
+  return {
+    propagateOnRejection: false,
+    onReject: [
+      (context: ValidationContext | null, error: GraphQLError) => {
+        const message = error.message.replace(/^Syntax Error: /, '');
+        context?.reportError(
+          new GraphQLError(message, { extensions: { code: LIMIT_CODES[kind] } }),
+        );
+      },
+    ],
+  };
+}
+
+/** Rejects an operation with more root fields, aliased or not, than the limit. */
+function maxRootFieldsRule(limit: number): ValidationRule {
+  return (context: ValidationContext): ASTVisitor => ({
+    OperationDefinition(operation) {
+      const count = operation.selectionSet.selections.filter(
+        (selection) => selection.kind === Kind.FIELD && !selection.name.value.startsWith('__'),
+      ).length;
+      if (count > limit) {
+        context.reportError(
+          new GraphQLError(
+            `An operation may select at most ${limit} root fields; this one selects ${count}.`,
+            {
+              nodes: [operation],
+              extensions: { code: LIMIT_CODES.rootFields },
+            },
+          ),
+        );
+      }
+    },
+  });
+}
+
+/**
+ * Validation rules of every operation, over HTTP and WebSocket alike: the
+ * standard rules of GraphQL plus limits on depth, cost, aliases, root
+ * fields and directives, so that one request cannot make the server do
+ * unbounded work. All of them reject before anything executes.
+ */
+export function limitRules(limits: OperationLimits): ValidationRule[] {
+  return [
+    maxDepthRule({ n: limits.maxDepth, ...reportAs('depth') }),
+    costLimitRule({ maxCost: limits.maxCost, ...reportAs('cost') }),
+    maxAliasesRule({ n: limits.maxAliases, ...reportAs('aliases') }),
+    maxDirectivesRule({ n: limits.maxDirectives, ...reportAs('directives') }),
+    maxRootFieldsRule(limits.maxRootFields),
+  ];
+}
+
+export function allRules(limits: OperationLimits): ValidationRule[] {
+  return [...specifiedRules, ...limitRules(limits)];
+}
+
+/**
+ * Parses a document with a bound on its number of tokens, so that a huge
+ * query is refused while it is read instead of after it was built. Throws a
+ * GraphQLError with code QUERY_TOO_LONG, or the parser's syntax error.
+ */
+export function parseWithLimit(source: string, maxTokens: number): DocumentNode {
+  let rejected: GraphQLError | undefined;
+  const parser = new MaxTokensParserWLexer(source, {
+    n: maxTokens,
+    propagateOnRejection: true,
+    onReject: [
+      (_context, error) => {
+        rejected = new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
+          extensions: { code: LIMIT_CODES.tokens },
+        });
+      },
+    ],
+  });
+  try {
+    return parser.parseDocument();
+  } catch (error) {
+    throw rejected ?? error;
+  }
+}
+
+/**
+ * Refuses an HTTP operation with too many tokens before Apollo parses it,
+ * answering 400 with code QUERY_TOO_LONG. Syntax errors are left to
+ * Apollo's own parse, which reports them as usual.
+ */
+export function tokenLimitMiddleware(maxTokens: number): RequestHandler {
+  return (request, response, next) => {
+    const body = request.body as { query?: unknown } | undefined;
+    const query = typeof body?.query === 'string' ? body.query : request.query.query;
+    if (typeof query !== 'string') {
+      next();
+      return;
+    }
+    try {
+      parseWithLimit(query, maxTokens);
+    } catch (error) {
+      if (error instanceof GraphQLError && error.extensions.code === LIMIT_CODES.tokens) {
+        response
+          .status(400)
+          .json({ errors: [{ message: error.message, extensions: error.extensions }] });
+        return;
+      }
+    }
+    next();
+  };
+}
