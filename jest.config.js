@@ -14,6 +14,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/tests'],
   testMatch: ['**/*.test.ts'],
+  // The bank test runs on its own: npm run test:bank.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/tests/bank/'],
   transform: { '^.+\\.(t|j)s$': ['@swc/jest', swc] },
   // otplib 13 depends on ESM-only packages, which must be compiled for jest.
   transformIgnorePatterns: ['/node_modules/(?!(@scure|@noble|otplib|@otplib)/)'],
