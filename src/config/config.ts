@@ -54,6 +54,7 @@ const specs = {
     desc: 'Postgres URL; unset starts an embedded Postgres',
   }),
   DATABASE_POOL_MAX: positiveInteger({ default: 10 }),
+  DATABASE_LOCK_TIMEOUT_MS: positiveInteger({ default: 5_000 }),
   EMBEDDED_POSTGRES_PORT: port({ default: 5488 }),
   EMBEDDED_POSTGRES_DIR: str({ default: '.data/postgres' }),
   MIGRATE_ON_START: bool({ default: true }),
@@ -104,6 +105,8 @@ export interface AppConfig {
   /** Unset means that the caller starts an embedded Postgres and fills this in. */
   databaseUrl: string | undefined;
   databasePoolMax: number;
+  /** Longest wait for a lock; the ledger retries a posting whose wait timed out. */
+  databaseLockTimeoutMs: number;
   embeddedPostgres: { port: number; dir: string };
   migrateOnStart: boolean;
   prepaidIdHmacKey: Buffer;
@@ -164,6 +167,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     logLevel: env.LOG_LEVEL,
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolMax: env.DATABASE_POOL_MAX,
+    databaseLockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
     embeddedPostgres: { port: env.EMBEDDED_POSTGRES_PORT, dir: env.EMBEDDED_POSTGRES_DIR },
     migrateOnStart: env.MIGRATE_ON_START,
     prepaidIdHmacKey: env.PREPAID_ID_HMAC_KEY,

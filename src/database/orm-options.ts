@@ -6,13 +6,16 @@ import { MIGRATIONS } from './migrations';
 export interface OrmOptionsInput {
   databaseUrl: string;
   poolMax: number;
+  /** Longest wait for a row or advisory lock, in milliseconds; 5000 when omitted. */
+  lockTimeoutMs?: number;
   debug?: boolean;
 }
 
 // Bounded waits keep a stuck lock or a runaway query from holding a pool
 // connection forever; the ledger retries lock timeouts a few times.
-const SESSION_SETTINGS =
-  '-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000';
+function sessionSettings(lockTimeoutMs: number): string {
+  return `-c lock_timeout=${lockTimeoutMs} -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000`;
+}
 
 export function ormOptions(input: OrmOptionsInput) {
   return defineConfig({
@@ -26,7 +29,7 @@ export function ormOptions(input: OrmOptionsInput) {
     // processes has broken MikroORM under jest (Map objects of another realm).
     metadataCache: { enabled: false },
     pool: { min: 0, max: input.poolMax },
-    driverOptions: { connection: { options: SESSION_SETTINGS } },
+    driverOptions: { connection: { options: sessionSettings(input.lockTimeoutMs ?? 5_000) } },
     migrations: {
       tableName: 'mikro_orm_migrations',
       // Relative to the working directory, which is the project root for npm scripts.

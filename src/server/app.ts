@@ -52,7 +52,13 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   const databaseUrl = config.databaseUrl;
   if (!databaseUrl) throw new Error('startServer needs a database URL');
 
-  const orm = await MikroORM.init(ormOptions({ databaseUrl, poolMax: config.databasePoolMax }));
+  const orm = await MikroORM.init(
+    ormOptions({
+      databaseUrl,
+      poolMax: config.databasePoolMax,
+      lockTimeoutMs: config.databaseLockTimeoutMs,
+    }),
+  );
   const hub = new EventHub();
   const relay = new EventRelay({
     databaseUrl,

@@ -107,16 +107,14 @@ describe('production mode', () => {
     const introspection = await production.request('{ __schema { types { name } } }', {}, key);
     const typo = await production.request('{ merchnt { id } }', {}, key);
     const wsTypo = await new Promise<any[]>((resolve) => {
-      production
-        .wsClient(key)
-        .subscribe(
-          { query: 'subscription { merchantTransactionPostd { settlementBalance } }' },
-          {
-            next: () => undefined,
-            error: (errors) => resolve(errors as any[]),
-            complete: () => resolve([]),
-          },
-        );
+      production.wsClient(key).subscribe(
+        { query: 'subscription { merchantTransactionPostd { settlementBalance } }' },
+        {
+          next: () => undefined,
+          error: (errors) => resolve(errors as any[]),
+          complete: () => resolve([]),
+        },
+      );
     });
 
     expect(introspection.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
