@@ -51,13 +51,16 @@ async function main(): Promise<void> {
  * cleanup that outlasts the timeout, exits at once with status 1.
  */
 function installShutdown(logger: Logger, timeoutMs: number, cleanup: () => Promise<void>) {
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const stop = async (exitCode: number) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // Ctrl-C under `npm start` delivers SIGINT twice at once, from the
+      // terminal and from npm; only a later request means "stop now".
+      if (Date.now() - stoppingSince < 2_000) return;
       logger.warn('second stop request; exiting without waiting');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown timed out; exiting');
       process.exit(1);

@@ -162,12 +162,15 @@ export function createServices(dependencies: ServiceDependencies): Services {
       clock,
       maxTransactionAmount: config.maxTransactionAmount,
       maxWalletBalance: config.maxWalletBalance,
+      limits,
     }),
     transfers: new TransferService({
       ledger,
       prepaidIds,
       wallets,
       audit,
+      limits,
+      clock,
       maxWalletBalance: config.maxWalletBalance,
     }),
     prepaidIdLifecycle: new PrepaidIdLifecycleService({

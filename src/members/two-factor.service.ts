@@ -160,7 +160,10 @@ export class TwoFactorService {
         'UPDATE member SET totp_last_step = ? WHERE id = ? AND totp_last_step < ? RETURNING id',
         [result.step, member.id, result.step],
       );
-      return advanced.length > 0 ? 'totp' : undefined;
+      if (advanced.length === 0) return undefined;
+      // The limit is for guesses: a right code does not use up an attempt.
+      await this.deps.limits.refund('codePerAccount', member.id);
+      return 'totp';
     }
     const normalised = normaliseRecoveryCode(code);
     if (!normalised) return undefined;
@@ -169,7 +172,9 @@ export class TwoFactorService {
         WHERE member_id = ? AND code_hash = ? AND used_at IS NULL RETURNING id`,
       [member.id, hashRecoveryCode(this.deps.recoveryKey, normalised)],
     );
-    return used.length > 0 ? 'recovery' : undefined;
+    if (used.length === 0) return undefined;
+    await this.deps.limits.refund('codePerAccount', member.id);
+    return 'recovery';
   }
 
   /** Number of recovery codes not used yet. */

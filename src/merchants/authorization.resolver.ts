@@ -160,11 +160,12 @@ function captureResult(outcome: CaptureOutcome): typeof CaptureResult {
   if (outcome.ok) {
     return Object.assign(new CaptureSuccess(), {
       transaction: toTransactionView(outcome.transaction, outcome.transaction.creditAccountId),
-      balanceAfter: outcome.transaction.debitBalanceAfter,
+      balanceAfter: outcome.balanceAfter,
       released: outcome.released,
       replayed: outcome.replayed,
     });
   }
+  if (outcome.code === 'INVALID_PREPAID_ID') return invalidPrepaidIdError();
   if (outcome.code === 'CAPTURE_EXCEEDS_AUTHORIZATION') {
     return userError(
       CaptureExceedsAuthorizationError,

@@ -17,7 +17,7 @@ import {
   type TransactionRow,
 } from '../ledger/transaction-row';
 import type { Logger } from '../logging/logger';
-import { canPay, paymentGuard } from '../prepaid/payment-guard';
+import { balanceShownToMerchant, canPay, paymentGuard } from '../prepaid/payment-guard';
 import type { PrepaidIdService } from '../prepaid/prepaid-id.service';
 import type { MerchantService } from './merchant.service';
 import { fingerprint } from './payment.service';
@@ -70,8 +70,15 @@ export type SettlementFailure =
   | { ok: false; code: 'IDEMPOTENCY_KEY_REUSED' };
 
 export type CaptureOutcome =
-  | { ok: true; transaction: TransactionRecord; released: number; replayed: boolean }
+  | {
+      ok: true;
+      transaction: TransactionRecord;
+      released: number;
+      replayed: boolean;
+      balanceAfter: number;
+    }
   | { ok: false; code: 'CAPTURE_EXCEEDS_AUTHORIZATION'; held: number }
+  | { ok: false; code: 'INVALID_PREPAID_ID' }
   | SettlementFailure;
 
 export type VoidOutcome =
@@ -201,7 +208,14 @@ export class AuthorizationService {
         }
         const held = await heldAmountOf(sql, earlier.transaction.parentId!);
         const released = held - earlier.transaction.amount;
-        return { ok: true, transaction: earlier.transaction, released, replayed: true };
+        const balanceAfter = await balanceShownToMerchant(sql, earlier.transaction);
+        return {
+          ok: true,
+          transaction: earlier.transaction,
+          released,
+          replayed: true,
+          balanceAfter,
+        };
       }
     }
 
@@ -222,7 +236,11 @@ export class AuthorizationService {
       idempotency,
     });
     if (!outcome.ok) return outcome;
-    return { ...outcome, released: authorization.amount - outcome.transaction.amount };
+    return {
+      ...outcome,
+      released: authorization.amount - outcome.transaction.amount,
+      balanceAfter: await balanceShownToMerchant(sqlFor(em), outcome.transaction),
+    };
   }
 
   /** Releases the whole hold of an authorization without moving any points. */
@@ -254,12 +272,16 @@ export class AuthorizationService {
     const unsettleable = await this.rejectUnlessPending(em, authorization);
     if (unsettleable) return unsettleable;
 
-    return this.settle(em, authorization, {
+    const outcome = await this.settle(em, authorization, {
       kind: 'void',
       status: 'voided',
       amount: authorization.amount,
       idempotency,
     });
+    // Only a capture checks the paying ID; a void always may release a hold.
+    if (!outcome.ok && outcome.code === 'INVALID_PREPAID_ID')
+      throw new Error('a void was rejected as a payment');
+    return outcome;
   }
 
   /**
@@ -352,11 +374,23 @@ export class AuthorizationService {
     em: EntityManager,
     authorization: TransactionRecord,
     posting: SettlementPosting,
-  ): Promise<{ ok: true; transaction: TransactionRecord; replayed: boolean } | SettlementFailure> {
+  ): Promise<
+    | { ok: true; transaction: TransactionRecord; replayed: boolean }
+    | SettlementFailure
+    | { ok: false; code: 'INVALID_PREPAID_ID' }
+  > {
     let blocker: Blocker | undefined;
+    let sourceStopped = false;
     const guard: PostingGuard = async (locked) => {
       blocker = await this.findBlocker(locked, authorization, this.deps.clock.now());
-      return blocker && { code: 'REJECTED', reason: blocker.failure.code };
+      if (blocker) return { code: 'REJECTED', reason: blocker.failure.code };
+      // A capture pays, so it stops once the paying ID is blocked or its
+      // wallet frozen, like a charge. A void only releases points.
+      if (posting.kind === 'capture' && (await sourceIsStopped(locked, authorization))) {
+        sourceStopped = true;
+        return { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
+      }
+      return undefined;
     };
 
     let result: PostingResult;
@@ -380,6 +414,8 @@ export class AuthorizationService {
     }
 
     if (result.ok) return { ok: true, transaction: result.transaction, replayed: result.replayed };
+    if (result.code === 'REJECTED' && sourceStopped)
+      return { ok: false, code: 'INVALID_PREPAID_ID' };
     if (result.code === 'REJECTED' && blocker) {
       if (blocker.expiryDue) await this.postExpiry(em, authorization, this.deps.clock.now());
       return blocker.failure;
@@ -519,4 +555,20 @@ function toAuthorizeOutcome(result: PostingResult): AuthorizeOutcome {
     default:
       throw new Error(`unexpected authorization failure ${result.code}`);
   }
+}
+
+/**
+ * Whether the ID that an authorization was made with has been blocked, or
+ * its wallet frozen or closed, since. A retired ID (rotated away) does not
+ * stop a capture: the hold is on the wallet, which still pays.
+ */
+async function sourceIsStopped(sql: Sql, authorization: TransactionRecord): Promise<boolean> {
+  if (!authorization.prepaidIdId) return false;
+  const row = await sql.one<{ status: string; wallet_status: string | null }>(
+    `SELECT p.status, w.status AS wallet_status
+       FROM prepaid_id p LEFT JOIN wallet w ON w.ledger_account_id = p.ledger_account_id
+      WHERE p.id = ?`,
+    [authorization.prepaidIdId],
+  );
+  return row?.status === 'blocked' || (row?.wallet_status ?? 'active') !== 'active';
 }

@@ -89,7 +89,7 @@ export class CaptureSuccess {
   transaction!: TransactionView;
 
   @Field(() => PointsScalar, {
-    description: 'Posted balance of the prepaid ID right after this capture.',
+    description: 'Posted balance of the prepaid ID right after this capture; 0 for a one-time ID.',
   })
   balanceAfter!: number;
 
@@ -164,6 +164,7 @@ export const CaptureResult = createUnionType({
       AuthorizationExpiredError,
       CaptureExceedsAuthorizationError,
       IdempotencyKeyReusedError,
+      InvalidPrepaidIdError,
     ] as const,
 });
 

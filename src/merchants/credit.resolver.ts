@@ -37,7 +37,12 @@ export class CreditResolver {
     if (input.orderReference !== undefined && input.orderReference !== null)
       checkOrderReference(input.orderReference);
     checkDescription(input.description);
-    const outcome = await context.services.credits.credit(context.em, merchant.merchantId, input);
+    const outcome = await context.services.credits.credit(
+      context.em,
+      merchant.merchantId,
+      input,
+      `key:${merchant.apiKeyId}`,
+    );
     return creditResult(outcome);
   }
 }

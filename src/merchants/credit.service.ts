@@ -6,6 +6,7 @@ import type { LedgerService } from '../ledger/ledger.service';
 import type { TransactionRecord } from '../ledger/ledger.types';
 import { canPay } from '../prepaid/payment-guard';
 import type { PrepaidIdService } from '../prepaid/prepaid-id.service';
+import type { RateLimits } from '../rate-limit/rate-limits';
 import { receivingWalletGuard } from '../wallets/receiving-guard';
 import type { MerchantService } from './merchant.service';
 import { fingerprint } from './payment.service';
@@ -32,6 +33,7 @@ export interface CreditDependencies {
   clock: Clock;
   maxTransactionAmount: number;
   maxWalletBalance: number;
+  limits: RateLimits;
 }
 
 /**
@@ -43,10 +45,12 @@ export interface CreditDependencies {
 export class CreditService {
   constructor(private readonly deps: CreditDependencies) {}
 
+  /** Credits a wallet; `inquiryKey` is the caller's key for the balance-inquiry rate limit. */
   async credit(
     em: EntityManager,
     merchantId: string,
     request: CreditRequest,
+    inquiryKey?: string,
   ): Promise<CreditOutcome> {
     const sql = sqlFor(em);
     const scope = `merchant:${merchantId}`;
@@ -87,29 +91,30 @@ export class CreditService {
       orderReference: request.orderReference ?? null,
       description: request.description ?? null,
       idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
-      guard: receivingWalletGuard(
-        request.amount,
-        this.deps.maxWalletBalance,
-        async (locked, accounts) => {
-          const current = await this.deps.prepaidIds.findById(locked, target.id);
-          if (!current || current.status !== 'active')
-            return { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
-          const limit = await locked.one<{ credit_limit: string }>(
-            'SELECT credit_limit FROM merchant WHERE id = ?',
-            [merchantId],
-          );
-          const available = accounts.debit.balancePosted + Number(limit!.credit_limit);
-          return request.amount > available
-            ? { code: 'CREDIT_LIMIT_EXCEEDED', available }
-            : undefined;
-        },
-      ),
+      // The merchant's own limit is checked before anything about the
+      // wallet, so that a merchant who cannot pay learns nothing about it.
+      guard: async (locked, accounts) => {
+        const current = await this.deps.prepaidIds.findById(locked, target.id);
+        if (!current || current.status !== 'active') {
+          return { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
+        }
+        const limit = await locked.one<{ credit_limit: string }>(
+          'SELECT credit_limit FROM merchant WHERE id = ?',
+          [merchantId],
+        );
+        const available = Math.max(0, accounts.debit.balancePosted + Number(limit!.credit_limit));
+        if (request.amount > available) return { code: 'CREDIT_LIMIT_EXCEEDED', available };
+        return receivingWalletGuard(request.amount, this.deps.maxWalletBalance)(locked, accounts);
+      },
     });
     if (result.ok) return result;
     switch (result.code) {
       case 'CREDIT_LIMIT_EXCEEDED':
         return { ok: false, code: result.code, available: result.available };
       case 'WALLET_BALANCE_LIMIT_EXCEEDED':
+        // Each such answer says something about the wallet's balance, so it
+        // counts as a balance inquiry of the merchant's key.
+        if (inquiryKey) await this.deps.limits.consume('inquiryPerCaller', inquiryKey);
         return { ok: false, code: result.code, maximum: result.maximum, balance: result.balance };
       case 'IDEMPOTENCY_KEY_REUSED':
         return { ok: false, code: result.code };

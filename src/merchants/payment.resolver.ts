@@ -107,7 +107,7 @@ function chargeResult(outcome: ChargeOutcome): typeof ChargeResult {
   if (outcome.ok) {
     return Object.assign(new ChargeSuccess(), {
       transaction: toTransactionView(outcome.transaction, outcome.transaction.creditAccountId),
-      balanceAfter: outcome.transaction.debitBalanceAfter,
+      balanceAfter: outcome.balanceAfter,
       replayed: outcome.replayed,
     });
   }

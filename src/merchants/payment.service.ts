@@ -10,7 +10,7 @@ import {
   type TransactionRow,
 } from '../ledger/transaction-row';
 import type { Clock } from '../config/clock';
-import { canPay, paymentGuard } from '../prepaid/payment-guard';
+import { balanceShownToMerchant, canPay, paymentGuard } from '../prepaid/payment-guard';
 import type { PrepaidIdService } from '../prepaid/prepaid-id.service';
 import type { MerchantService } from './merchant.service';
 
@@ -31,8 +31,10 @@ export interface RefundRequest {
   description?: string | null;
 }
 
+type ChargeFailure = Exclude<ChargeOutcome, { ok: true }>;
+
 export type ChargeOutcome =
-  | { ok: true; transaction: TransactionRecord; replayed: boolean }
+  | { ok: true; transaction: TransactionRecord; replayed: boolean; balanceAfter: number }
   | { ok: false; code: 'INVALID_PREPAID_ID' }
   | { ok: false; code: 'AMOUNT_LIMIT_EXCEEDED'; maximum: number }
   | { ok: false; code: 'INSUFFICIENT_BALANCE'; available: number }
@@ -80,11 +82,25 @@ export class PaymentService {
     private readonly clock: Clock,
   ) {}
 
+  /** Charges a prepaid ID; `balanceAfter` is the payer's balance as the merchant may see it. */
   async charge(
     em: EntityManager,
     merchantId: string,
     request: ChargeRequest,
   ): Promise<ChargeOutcome> {
+    const outcome = await this.chargeOnce(em, merchantId, request);
+    if (!outcome.ok) return outcome;
+    return {
+      ...outcome,
+      balanceAfter: await balanceShownToMerchant(sqlFor(em), outcome.transaction),
+    };
+  }
+
+  private async chargeOnce(
+    em: EntityManager,
+    merchantId: string,
+    request: ChargeRequest,
+  ): Promise<ChargeFailure | { ok: true; transaction: TransactionRecord; replayed: boolean }> {
     const sql = sqlFor(em);
     const scope = `merchant:${merchantId}`;
     const prepaid = await this.prepaidIds.resolve(sql, request.prepaidId);
@@ -255,7 +271,9 @@ async function refundableAmount(sql: Sql, chargeId: string): Promise<number> {
   return Number(row?.refundable ?? 0);
 }
 
-function toChargeOutcome(result: PostingResult): ChargeOutcome {
+function toChargeOutcome(
+  result: PostingResult,
+): ChargeFailure | { ok: true; transaction: TransactionRecord; replayed: boolean } {
   if (result.ok) return result;
   switch (result.code) {
     case 'INSUFFICIENT_BALANCE':

@@ -55,7 +55,8 @@ export class ChargeSuccess {
   transaction!: TransactionView;
 
   @Field(() => PointsScalar, {
-    description: 'Posted balance of the prepaid ID right after this charge.',
+    description:
+      'Posted balance of the prepaid ID right after this charge; 0 for a one-time ID, which the charge spends.',
   })
   balanceAfter!: number;
 

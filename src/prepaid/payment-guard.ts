@@ -1,5 +1,6 @@
 import type { Clock } from '../config/clock';
-import type { PostingGuard } from '../ledger/ledger.types';
+import type { Sql } from '../database/sql';
+import type { PostingGuard, TransactionRecord } from '../ledger/ledger.types';
 import type { PrepaidIdService, ResolvedPrepaidId } from './prepaid-id.service';
 
 /**
@@ -38,4 +39,20 @@ export function paymentGuard(
     if (current.kind === 'one_time') await prepaidIds.setStatus(sql, current.id, 'spent');
     return undefined;
   };
+}
+
+/**
+ * Returns the payer's balance after a charge or capture as a merchant may
+ * see it. A one-time ID is spent by its payment and stands for a wallet
+ * whose balance its owner keeps private, so the merchant is shown 0 for it.
+ */
+export async function balanceShownToMerchant(
+  sql: Sql,
+  transaction: TransactionRecord,
+): Promise<number> {
+  if (!transaction.prepaidIdId) return transaction.debitBalanceAfter;
+  const row = await sql.one<{ kind: string }>('SELECT kind FROM prepaid_id WHERE id = ?', [
+    transaction.prepaidIdId,
+  ]);
+  return row?.kind === 'one_time' ? 0 : transaction.debitBalanceAfter;
 }

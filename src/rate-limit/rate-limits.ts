@@ -22,6 +22,8 @@ export const DEFAULT_LIMITS = {
   codePerAccount: { points: 10, durationSeconds: 15 * 60 },
   /** Mails requested for one address: verification, password reset, username reminder. */
   mailPerAddress: { points: 3, durationSeconds: 60 * 60 },
+  /** Card-to-wallet transfers started by one member; each answer tells whether an ID exists. */
+  transferPerMember: { points: 30, durationSeconds: 60 },
   /** Registrations from one IP address. */
   registrationPerIp: { points: 10, durationSeconds: 60 * 60 },
   /** Balance inquiries by one API key, or by one IP address without a key. */
@@ -85,6 +87,11 @@ export class RateLimits {
       }
       throw error;
     }
+  }
+
+  /** Gives back one counted attempt, as for a code that proved right. */
+  async refund(name: LimitName, key: string): Promise<void> {
+    await this.limiter(name).reward(hashKey(key), 1);
   }
 
   /** Forgets the attempts of a key, as after a successful sign-in. */

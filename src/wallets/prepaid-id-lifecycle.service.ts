@@ -139,9 +139,12 @@ export class PrepaidIdLifecycleService {
     return em.fork().transactional(async (tx): Promise<OneTimeCreation> => {
       const sql = sqlFor(tx);
       const wallet = await this.lockWallet(sql, memberId);
+      // Blocking the wallet's own ID stops that ID only; an unverified
+      // wallet (its ID still pending) or a frozen one cannot make new IDs.
       const walletId = await this.deps.prepaidIds.findById(sql, wallet.prepaid_id_id);
-      if (wallet.status !== 'active' || walletId?.status !== 'active')
+      if (wallet.status !== 'active' || walletId?.status === 'pending') {
         return { ok: false, code: 'WALLET_UNAVAILABLE' };
+      }
       const expiresAt = new Date(this.deps.clock.now() + minutes * 60_000);
       const created = await this.deps.prepaidIds.create(sql, 'one_time', wallet.ledger_account_id, {
         expiresAt,
@@ -212,9 +215,10 @@ export class PrepaidIdLifecycleService {
         `UPDATE prepaid_id p SET status = 'cancelled', status_changed_at = now()
            FROM wallet w
           WHERE p.id = ? AND p.kind = 'one_time' AND p.status = 'active'
+            AND p.expires_at > ?::timestamptz
             AND w.ledger_account_id = p.ledger_account_id AND w.member_id = ?
           RETURNING p.id`,
-        [id, memberId],
+        [id, new Date(this.deps.clock.now()).toISOString(), memberId],
       );
       if (rows.length === 0) return false;
       await this.deps.audit.record(sql, {

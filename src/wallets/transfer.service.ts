@@ -4,7 +4,10 @@ import { sqlFor } from '../database/sql';
 import type { LedgerService } from '../ledger/ledger.service';
 import type { TransactionRecord } from '../ledger/ledger.types';
 import { fingerprint } from '../merchants/payment.service';
+import type { Clock } from '../config/clock';
+import { canPay } from '../prepaid/payment-guard';
 import type { PrepaidIdService } from '../prepaid/prepaid-id.service';
+import type { RateLimits } from '../rate-limit/rate-limits';
 import { receivingWalletGuard } from './receiving-guard';
 import type { WalletService } from './wallet.service';
 
@@ -30,6 +33,8 @@ export interface TransferDependencies {
   prepaidIds: PrepaidIdService;
   wallets: WalletService;
   audit: AuditService;
+  limits: RateLimits;
+  clock: Clock;
   maxWalletBalance: number;
 }
 
@@ -48,13 +53,16 @@ export class TransferService {
     request: TransferRequest,
     ip: string,
   ): Promise<TransferOutcome> {
+    // Every answer tells whether an ID is live, so transfers are limited like inquiries.
+    await this.deps.limits.consume('transferPerMember', memberId);
     const sql = sqlFor(em);
     const wallet = await this.deps.wallets.findByMember(sql, memberId);
     if (!wallet) throw new Error(`member ${memberId} has no wallet`);
     const source = await this.deps.prepaidIds.resolve(sql, request.sourcePrepaidId);
-    if (!source) return { ok: false, code: 'INVALID_PREPAID_ID' };
+    // A retired, blocked, expired or spent ID gets the same answer as an unknown one.
+    if (!source || !canPay(source, 1, this.deps.clock.now()))
+      return { ok: false, code: 'INVALID_PREPAID_ID' };
     if (source.kind !== 'card') return { ok: false, code: 'TRANSFER_NOT_ALLOWED' };
-    if (source.status !== 'active') return { ok: false, code: 'INVALID_PREPAID_ID' };
     if (wallet.status !== 'active' || wallet.prepaidIdStatus === 'pending') {
       return { ok: false, code: 'WALLET_UNAVAILABLE' };
     }

@@ -480,7 +480,8 @@ describe('freezing wallets', () => {
     expect(frozenAgain.data!.freezeWallet).toMatchObject({ status: 'FROZEN', changed: false });
     expect(unfrozen.data!.unfreezeWallet).toMatchObject({ status: 'ACTIVE', changed: true });
     expect(walletChargeAfter).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 800 });
-    expect(oneTimeChargeAfter).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 700 });
+    // A one-time ID shows the merchant no balance: it is spent.
+    expect(oneTimeChargeAfter).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 0 });
 
     const ownerId = await memberId(owner.username);
     expect(await auditRows('wallet_frozen')).toEqual([

@@ -654,7 +654,9 @@ describe('one-time prepaid ID', () => {
       (result) => result.data!.authorize.__typename === 'AuthorizationSuccess',
     )!;
     const captured = await capture(merchant.key, success.data!.authorize.authorization.id);
-    expect(captured).toMatchObject({ __typename: 'CaptureSuccess', balanceAfter: 800 });
+    // Authorized through a one-time ID, so the merchant is shown no balance.
+    expect(captured).toMatchObject({ __typename: 'CaptureSuccess', balanceAfter: 0 });
+    expect(await balancesOf(walletId)).toEqual({ posted: 800, held: 0 });
     await expectHeldBalancesMatch();
   });
 

@@ -109,4 +109,22 @@ describe('server process', () => {
     await subscriber.dispose();
     await harness.expectBalanced();
   });
+
+  test('treats the double SIGINT of Ctrl-C under npm as one', async () => {
+    const server = ServerProcess.start(SERVER, {
+      DATABASE_URL: harness.config.databaseUrl,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    await server.waitForListening();
+
+    // The terminal sends SIGINT to the process group, and npm forwards it again.
+    server.signal('SIGINT');
+    server.signal('SIGINT');
+
+    expect(await server.wait()).toBe(0);
+    const messages = server.logs.map((log) => log.msg);
+    expect(messages).toContain('server stopped');
+    expect(messages).not.toContain('second stop request; exiting without waiting');
+  });
 });

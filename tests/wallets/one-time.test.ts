@@ -45,7 +45,8 @@ describe('one-time prepaid IDs', () => {
     );
     const list = await harness().request(LIST, { all: true }, member.sessionToken);
 
-    expect(first.data!.charge).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 700 });
+    // A one-time ID shows the merchant no balance: it is spent.
+    expect(first.data!.charge).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 0 });
     expect(second.data!.charge.code).toBe('INVALID_PREPAID_ID');
     expect(list.data!.viewer.wallet.oneTimePrepaidIds).toEqual([
       {
@@ -80,7 +81,8 @@ describe('one-time prepaid IDs', () => {
 
     expect(inquiry.data!.prepaidBalance).toEqual({ valid: true, balance: 500 });
     expect(above.data!.charge.code).toBe('INVALID_PREPAID_ID');
-    expect(within.data!.charge).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 500 });
+    expect(within.data!.charge).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 0 });
+    expect(await harness().balanceOf(await walletPrepaidId(harness(), member.sessionToken))).toBe(500);
   });
 
   test('stop working at their expiry', async () => {
