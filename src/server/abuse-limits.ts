@@ -97,12 +97,55 @@ export function allRules(limits: OperationLimits): ValidationRule[] {
   return [...specifiedRules, ...limitRules(limits)];
 }
 
+// Max nesting of brackets that reaches the parser. graphql-js parses
+// recursively, so a literal nested a few thousand levels deep overflowed the
+// stack before the token or depth limits applied.
+const MAX_NESTING = 200;
+
 /**
- * Parses a document with a bound on its number of tokens, so that a huge
- * query is refused while it is read instead of after it was built. Throws a
- * GraphQLError with code QUERY_TOO_LONG, or the parser's syntax error.
+ * Returns the deepest nesting of (), [] and {} in a GraphQL document,
+ * skipping strings and comments, where brackets are text.
+ */
+export function nestingDepth(source: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let index = 0; index < source.length; index++) {
+    const character = source[index];
+    if (character === '#') {
+      while (index < source.length && source[index] !== '\n') index++;
+    } else if (character === '"') {
+      const block = source.startsWith('"""', index);
+      const end = block ? '"""' : '"';
+      index += end.length;
+      while (index < source.length && !source.startsWith(end, index))
+        index += source[index] === '\\' ? 2 : 1;
+      index += end.length - 1;
+    } else if (character === '(' || character === '[' || character === '{') {
+      deepest = Math.max(deepest, ++depth);
+    } else if (character === ')' || character === ']' || character === '}') {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/**
+ * Parses a document with a bound on its nesting and its number of tokens,
+ * so that a huge or deeply nested query is rejected while it is read, not
+ * after it was built or once it has overflowed the stack. Throws a
+ * GraphQLError with code QUERY_TOO_DEEP or QUERY_TOO_LONG, or the parser's
+ * syntax error.
  */
 export function parseWithLimit(source: string, maxTokens: number): DocumentNode {
+  const nesting = nestingDepth(source);
+  if (nesting > MAX_NESTING) {
+    throw new GraphQLError(
+      `Nesting of ${nesting} levels is deeper than the ${MAX_NESTING} allowed.`,
+      {
+        extensions: { code: LIMIT_CODES.depth },
+      },
+    );
+  }
   let rejected: GraphQLError | undefined;
   const parser = new MaxTokensParserWLexer(source, {
     n: maxTokens,
@@ -122,10 +165,13 @@ export function parseWithLimit(source: string, maxTokens: number): DocumentNode 
   }
 }
 
+const LIMIT_CODES_AT_PARSE = new Set<string>([LIMIT_CODES.tokens, LIMIT_CODES.depth]);
+
 /**
- * Refuses an HTTP operation with too many tokens before Apollo parses it,
- * answering 400 with code QUERY_TOO_LONG. Syntax errors are left to
- * Apollo's own parse, which reports them as usual.
+ * Rejects an HTTP operation with too many tokens or too deep a nesting
+ * before Apollo parses it, with status 400 and code QUERY_TOO_LONG or
+ * QUERY_TOO_DEEP. Syntax errors are left to Apollo's own parse, which
+ * reports them as usual.
  */
 export function tokenLimitMiddleware(maxTokens: number): RequestHandler {
   return (request, response, next) => {
@@ -138,7 +184,10 @@ export function tokenLimitMiddleware(maxTokens: number): RequestHandler {
     try {
       parseWithLimit(query, maxTokens);
     } catch (error) {
-      if (error instanceof GraphQLError && error.extensions.code === LIMIT_CODES.tokens) {
+      if (
+        error instanceof GraphQLError &&
+        LIMIT_CODES_AT_PARSE.has(String(error.extensions.code))
+      ) {
         response
           .status(400)
           .json({ errors: [{ message: error.message, extensions: error.extensions }] });

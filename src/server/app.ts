@@ -23,7 +23,12 @@ import { createServices, SESSION_ENDED_CHANNEL, type Services } from '../service
 import { limitRules, tokenLimitMiddleware } from './abuse-limits';
 import { httpContext } from './context';
 import { serveGraphqlWs } from './graphql-ws';
-import { errorLoggingPlugin, maskError, restoreLimitCode } from './errors';
+import {
+  errorLoggingPlugin,
+  maskError,
+  restoreLimitCode,
+  subscriptionsOverHttpPlugin,
+} from './errors';
 import { startSessionSweeper } from './session-sweeper';
 import { addHealthRoutes, type Readiness } from './health';
 import { jsonErrorHandler } from './http-errors';
@@ -152,6 +157,7 @@ async function listen(
         },
       },
       errorLoggingPlugin(),
+      subscriptionsOverHttpPlugin(),
       // "Did you mean …?" would tell an attacker the names of fields that
       // introspection, off in production, hides.
       ...(config.nodeEnv === 'production' ? [ApolloServerPluginDisableSuggestions()] : []),

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { RequestContext } from '../graphql/context';
 import { LIMIT_CODES } from './abuse-limits';
 
@@ -95,6 +95,26 @@ export function errorLoggingPlugin(): ApolloServerPlugin<RequestContext> {
               ? { ...error, extensions: { ...error.extensions, requestId: contextValue.requestId } }
               : error,
           );
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Rejects a subscription sent over HTTP with 400 BAD_REQUEST. Over HTTP,
+ * graphql-js would call the field's resolver without an event, which fails
+ * with an internal error; subscriptions belong on the WebSocket endpoint.
+ */
+export function subscriptionsOverHttpPlugin(): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation !== 'subscription') return;
+          throw new GraphQLError('Subscriptions are served over WebSocket, not HTTP.', {
+            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+          });
         },
       };
     },

@@ -51,6 +51,12 @@ const CASES: Array<[string, string, string]> = [
     'TOO_MANY_DIRECTIVES',
   ],
   ['too long', `{ viewer { ${'id '.repeat(500)} } }`, 'QUERY_TOO_LONG'],
+  // graphql-js parses literals recursively: this one used to overflow the stack.
+  [
+    'with a literal nested too deep to parse',
+    `{ wallet(id: ${'['.repeat(3_000)}1${']'.repeat(3_000)}) { id } }`,
+    'QUERY_TOO_DEEP',
+  ],
 ];
 
 describe('operation limits over HTTP', () => {
@@ -65,6 +71,21 @@ describe('operation limits over HTTP', () => {
     const { errors } = await harness.request(deep, {}, merchantKey);
 
     expect(errors).toBeUndefined();
+  });
+
+  test('rejects a subscription, which is served over WebSocket only', async () => {
+    const response = await fetch(harness.server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${merchantKey}` },
+      body: JSON.stringify({
+        query: 'subscription { merchantTransactionPosted { settlementBalance } }',
+      }),
+    });
+
+    expect(response.status).toBe(400);
+    expect((await response.json()).errors.map((error: any) => error.extensions.code)).toEqual([
+      'BAD_REQUEST',
+    ]);
   });
 
   test('rejects a batch of operations', async () => {
