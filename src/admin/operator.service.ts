@@ -1,13 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditEntry, AuditService } from '../audit/audit.service';
 import type { Clock } from '../config/clock';
-import {
-  isRetryableDatabaseError,
-  pgErrorFields,
-  PG_UNIQUE_VIOLATION,
-} from '../database/pg-errors';
 import { sqlFor, type Sql } from '../database/sql';
-import { PostingAborted, type LedgerService } from '../ledger/ledger.service';
+import type { LedgerService } from '../ledger/ledger.service';
 import type { PostingRequest, PostingResult, TransactionRecord } from '../ledger/ledger.types';
 import { hasLoneSurrogate } from '../merchants/payment.validation';
 import { fingerprint } from '../merchants/payment.service';
@@ -115,11 +110,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Statuses in which an ID's account still accepts adjustments, unlike retired, spent and cancelled IDs. */
 const ADJUSTABLE_STATUSES: readonly PrepaidIdStatus[] = ['pending', 'active', 'blocked'];
-
-/** How often an adjustment is run again after a transient database error or a concurrent use of its key. */
-const MAX_ADJUSTMENT_RETRIES = 3;
-/** The ledger's unique index on (idempotency_scope, idempotency_key). */
-const IDEMPOTENCY_INDEX = 'ledger_transaction_idempotency_unique';
 
 interface StatusChange {
   from: PrepaidIdStatus;
@@ -272,7 +262,7 @@ export class OperatorService {
       },
     };
 
-    const result = await this.postAdjustment(em, posting, async (locked, transaction) => {
+    const result = await this.deps.ledger.post(em, posting, async (locked, transaction) => {
       await this.deps.audit.record(locked, {
         action: 'balance_adjusted',
         ...(await this.auditActor(locked, actor, prepaid.ledgerAccountId)),
@@ -520,39 +510,6 @@ export class OperatorService {
       subjectMemberId: owner?.member_id ?? null,
       ip: actor.via === 'api' ? actor.ip : '',
     };
-  }
-
-  /**
-   * Posts an adjustment and writes its audit entry in one database
-   * transaction, so that no adjustment exists without its entry. A replay of
-   * an idempotency key writes no second entry. Transient database errors and
-   * a concurrent first use of the same key run the whole transaction again:
-   * the next run replays or rejects the key.
-   */
-  private async postAdjustment(
-    em: EntityManager,
-    posting: PostingRequest,
-    audit: (sql: Sql, transaction: TransactionRecord) => Promise<void>,
-  ): Promise<PostingResult> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await em.fork().transactional(async (tx) => {
-          const sql = sqlFor(tx);
-          const posted = await this.deps.ledger.postWithin(sql, posting);
-          if (posted.ok && !posted.replayed) await audit(sql, posted.transaction);
-          return posted;
-        });
-        this.deps.ledger.announceCommit();
-        return result;
-      } catch (error) {
-        if (error instanceof PostingAborted) return { ok: false, ...error.failure };
-        const { code, constraint } = pgErrorFields(error);
-        const keyTaken = code === PG_UNIQUE_VIOLATION && constraint === IDEMPOTENCY_INDEX;
-        const retryable = keyTaken || isRetryableDatabaseError(error);
-        if (retryable && attempt <= MAX_ADJUSTMENT_RETRIES) continue;
-        throw error;
-      }
-    }
   }
 }
 

@@ -42,9 +42,11 @@ export interface Idempotency {
 
 /**
  * A business rule that must hold at the moment the money moves, checked with
- * both accounts locked. Return a failure to abort with nothing written. It may
- * also write rows of its own (mark a one-time ID spent), in the same database
- * transaction.
+ * the debit account locked. The credit account is locked too, except a shared
+ * account credited by a stored-value one, whose lock comes with the write:
+ * its balances here may be out of date. Return a failure to abort with
+ * nothing written. It may also write rows of its own (mark a one-time ID
+ * spent), in the same database transaction.
  */
 export type PostingGuard = (
   sql: Sql,

@@ -161,14 +161,12 @@ export class AuthorizationService {
     if (!prepaid || !canPay(prepaid, request.amount, clock.now())) {
       return { ok: false, code: 'INVALID_PREPAID_ID' };
     }
-    const merchant = await merchants.find(sql, merchantId);
-    if (!merchant) throw new Error(`merchant ${merchantId} of an authenticated key does not exist`);
 
     const result = await ledger.post(em, {
       kind: 'authorization',
       status: 'pending',
       debitAccountId: prepaid.ledgerAccountId,
-      creditAccountId: merchant.settlementAccountId,
+      creditAccountId: await merchants.settlementAccountId(sql, merchantId),
       amount: request.amount,
       expiresAt: new Date(clock.now() + this.deps.holdMinutes * 60_000),
       merchantId,

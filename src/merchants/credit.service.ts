@@ -78,12 +78,10 @@ export class CreditService {
     if (!target || target.kind !== 'wallet' || !canPay(target, 1, this.deps.clock.now())) {
       return { ok: false, code: 'INVALID_PREPAID_ID' };
     }
-    const merchant = await this.deps.merchants.find(sql, merchantId);
-    if (!merchant) throw new Error(`merchant ${merchantId} of an authenticated key does not exist`);
 
     const result = await this.deps.ledger.post(em, {
       kind: 'credit',
-      debitAccountId: merchant.settlementAccountId,
+      debitAccountId: await this.deps.merchants.settlementAccountId(sql, merchantId),
       creditAccountId: target.ledgerAccountId,
       amount: request.amount,
       merchantId,

@@ -33,6 +33,9 @@ function readSummary(row: SummaryRow): MerchantSummary {
 
 /** Creates and reads merchants together with their settlement accounts. */
 export class MerchantService {
+  // A merchant keeps its settlement account for life, so the mapping never goes stale.
+  private readonly settlementAccounts = new Map<string, string>();
+
   constructor(private readonly ledger: LedgerService) {}
 
   async create(em: EntityManager, name: string): Promise<MerchantSummary> {
@@ -54,6 +57,22 @@ export class MerchantService {
   async find(sql: Sql, merchantId: string): Promise<MerchantSummary | undefined> {
     const row = await sql.one<SummaryRow>(`${SUMMARY_SQL} WHERE m.id = ?`, [merchantId]);
     return row && readSummary(row);
+  }
+
+  /**
+   * Returns the id of a merchant's settlement account, read once per
+   * process, because every charge, capture and credit needs it.
+   */
+  async settlementAccountId(sql: Sql, merchantId: string): Promise<string> {
+    const known = this.settlementAccounts.get(merchantId);
+    if (known) return known;
+    const row = await sql.one<{ id: string }>(
+      "SELECT id FROM ledger_account WHERE merchant_id = ? AND kind = 'merchant_settlement'",
+      [merchantId],
+    );
+    if (!row) throw new Error(`merchant ${merchantId} has no settlement account`);
+    this.settlementAccounts.set(merchantId, row.id);
+    return row.id;
   }
 
   async list(sql: Sql): Promise<MerchantSummary[]> {

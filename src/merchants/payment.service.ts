@@ -88,19 +88,6 @@ export class PaymentService {
     merchantId: string,
     request: ChargeRequest,
   ): Promise<ChargeOutcome> {
-    const outcome = await this.chargeOnce(em, merchantId, request);
-    if (!outcome.ok) return outcome;
-    return {
-      ...outcome,
-      balanceAfter: await balanceShownToMerchant(sqlFor(em), outcome.transaction),
-    };
-  }
-
-  private async chargeOnce(
-    em: EntityManager,
-    merchantId: string,
-    request: ChargeRequest,
-  ): Promise<ChargeFailure | { ok: true; transaction: TransactionRecord; replayed: boolean }> {
     const sql = sqlFor(em);
     const scope = `merchant:${merchantId}`;
     const prepaid = await this.prepaidIds.resolve(sql, request.prepaidId);
@@ -116,28 +103,31 @@ export class PaymentService {
       request.metadata ?? null,
     ]);
 
-    // A retry returns the first result even if the ID was blocked since.
-    const earlier = await findByIdempotencyKey(sql, scope, request.idempotencyKey);
-    if (earlier) {
+    const rejection: ChargeFailure | undefined =
+      request.amount > this.maxTransactionAmount
+        ? { ok: false, code: 'AMOUNT_LIMIT_EXCEEDED', maximum: this.maxTransactionAmount }
+        : !prepaid || !canPay(prepaid, request.amount, this.clock.now())
+          ? { ok: false, code: 'INVALID_PREPAID_ID' }
+          : undefined;
+    if (rejection || !prepaid) {
+      // A retry returns the first result even if the ID was blocked or spent
+      // since. A retry that passes these checks is found by the ledger instead.
+      const earlier = await findByIdempotencyKey(sql, scope, request.idempotencyKey);
+      if (!earlier) return rejection ?? { ok: false, code: 'INVALID_PREPAID_ID' };
       if (!earlier.fingerprint.equals(requestFingerprint))
         return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
-      return { ok: true, transaction: earlier.transaction, replayed: true };
+      return {
+        ok: true,
+        transaction: earlier.transaction,
+        replayed: true,
+        balanceAfter: await balanceShownToMerchant(sql, earlier.transaction),
+      };
     }
-
-    if (request.amount > this.maxTransactionAmount) {
-      return { ok: false, code: 'AMOUNT_LIMIT_EXCEEDED', maximum: this.maxTransactionAmount };
-    }
-    if (!prepaid || !canPay(prepaid, request.amount, this.clock.now())) {
-      return { ok: false, code: 'INVALID_PREPAID_ID' };
-    }
-
-    const merchant = await this.merchants.find(sql, merchantId);
-    if (!merchant) throw new Error(`merchant ${merchantId} of an authenticated key does not exist`);
 
     const result = await this.ledger.post(em, {
       kind: 'charge',
       debitAccountId: prepaid.ledgerAccountId,
-      creditAccountId: merchant.settlementAccountId,
+      creditAccountId: await this.merchants.settlementAccountId(sql, merchantId),
       amount: request.amount,
       merchantId,
       prepaidIdId: prepaid.id,
@@ -147,7 +137,11 @@ export class PaymentService {
       idempotency: { scope, key: request.idempotencyKey, fingerprint: requestFingerprint },
       guard: paymentGuard(this.prepaidIds, prepaid, request.amount, this.clock),
     });
-    return toChargeOutcome(result);
+    const outcome = toChargeOutcome(result);
+    if (!outcome.ok) return outcome;
+    // A one-time ID stands for a wallet whose balance its owner keeps private.
+    const balanceAfter = prepaid.kind === 'one_time' ? 0 : outcome.transaction.debitBalanceAfter;
+    return { ...outcome, balanceAfter };
   }
 
   async refund(

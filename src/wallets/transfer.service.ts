@@ -2,7 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditService } from '../audit/audit.service';
 import { sqlFor } from '../database/sql';
 import type { LedgerService } from '../ledger/ledger.service';
-import type { TransactionRecord } from '../ledger/ledger.types';
+import { findByIdempotencyKey } from '../ledger/idempotency';
+import type { PostingRequest, TransactionRecord } from '../ledger/ledger.types';
 import { fingerprint } from '../merchants/payment.service';
 import type { Clock } from '../config/clock';
 import { canPay } from '../prepaid/payment-guard';
@@ -59,6 +60,30 @@ export class TransferService {
     const wallet = await this.deps.wallets.findByMember(sql, memberId);
     if (!wallet) throw new Error(`member ${memberId} has no wallet`);
     const source = await this.deps.prepaidIds.resolve(sql, request.sourcePrepaidId);
+    const idempotency = request.idempotencyKey
+      ? {
+          scope: `member:${memberId}`,
+          key: request.idempotencyKey,
+          // An unknown ID still gets a fingerprint, so that reusing a key with
+          // a mistyped ID is reported as a reused key rather than as a replay.
+          fingerprint: fingerprint([
+            'transfer',
+            source?.lookupHash.toString('hex') ?? `invalid:${request.sourcePrepaidId}`,
+            request.amount ?? null,
+          ]),
+        }
+      : undefined;
+
+    // A retry returns the first result even if that transfer emptied the
+    // card, or the card was blocked or the wallet frozen since, so the key
+    // is looked up before the card and the wallet are checked.
+    if (idempotency) {
+      const earlier = await findByIdempotencyKey(sql, idempotency.scope, idempotency.key);
+      if (earlier && !earlier.fingerprint.equals(idempotency.fingerprint))
+        return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' };
+      if (earlier) return { ok: true, transaction: earlier.transaction, replayed: true };
+    }
+
     // A retired, blocked, expired or spent ID gets the same answer as an unknown one.
     if (!source || !canPay(source, 1, this.deps.clock.now()))
       return { ok: false, code: 'INVALID_PREPAID_ID' };
@@ -75,7 +100,7 @@ export class TransferService {
     if (available <= 0) return { ok: false, code: 'CARD_EMPTY' };
     const amount = request.amount ?? available;
 
-    const result = await this.deps.ledger.post(em, {
+    const posting: PostingRequest = {
       kind: 'top_up',
       debitAccountId: source.ledgerAccountId,
       creditAccountId: wallet.ledgerAccountId,
@@ -83,24 +108,23 @@ export class TransferService {
       prepaidIdId: source.id,
       actorMemberId: memberId,
       description: 'transfer from a prepaid card',
-      idempotency: request.idempotencyKey
-        ? {
-            scope: `member:${memberId}`,
-            key: request.idempotencyKey,
-            fingerprint: fingerprint([
-              'transfer',
-              source.lookupHash.toString('hex'),
-              request.amount ?? null,
-            ]),
-          }
-        : undefined,
+      idempotency,
       guard: receivingWalletGuard(amount, this.deps.maxWalletBalance, async (locked) => {
         const current = await this.deps.prepaidIds.findById(locked, source.id);
         return current?.status === 'active'
           ? undefined
           : { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
       }),
-    });
+    };
+    // The audit entry commits with the money, so that no top-up exists without it.
+    const result = await this.deps.ledger.post(em, posting, (locked, transaction) =>
+      this.deps.audit.record(locked, {
+        action: 'top_up',
+        actorMemberId: memberId,
+        ip,
+        details: { amount, transactionId: transaction.id, cardLastDigits: source.lastDigits },
+      }),
+    );
     if (!result.ok) {
       switch (result.code) {
         case 'INSUFFICIENT_BALANCE':
@@ -120,18 +144,6 @@ export class TransferService {
         default:
           throw new Error(`unexpected transfer failure ${result.code}`);
       }
-    }
-    if (!result.replayed) {
-      await this.deps.audit.record(sqlFor(em), {
-        action: 'top_up',
-        actorMemberId: memberId,
-        ip,
-        details: {
-          amount,
-          transactionId: result.transaction.id,
-          cardLastDigits: source.lastDigits,
-        },
-      });
     }
     return { ok: true, transaction: result.transaction, replayed: result.replayed };
   }

@@ -1,3 +1,4 @@
+import { observeStatements } from '../../src/database/sql';
 import { CHARGE, chargeInput, useHarness, waitFor } from '../support/harness';
 import { signUp, VIEWER, walletPrepaidId } from '../support/members';
 
@@ -41,14 +42,12 @@ describe('member isolation', () => {
     // merchants; other statements, such as the mail dispatcher's polls, run
     // on the same connection pool meanwhile.
     const queriesFor = async (first: number) => {
-      const knex = harness().server.orm.em.getKnex();
       let count = 0;
-      const listener = (query: { sql: string }) => {
-        if (/FROM (ledger_transaction|merchant)\b/.test(query.sql)) count++;
-      };
-      knex.on('query', listener);
+      const stop = observeStatements((text) => {
+        if (/FROM (ledger_transaction|merchant)\b/.test(text)) count++;
+      });
       const response = await harness().request(page(first), {}, member.sessionToken);
-      knex.removeListener('query', listener);
+      stop();
       return { count, response };
     };
 
