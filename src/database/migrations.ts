@@ -1,6 +1,7 @@
 import { Migration20261204170000_ledger } from './migrations/Migration20261204170000_ledger';
 import { Migration20261204180000_members } from './migrations/Migration20261204180000_members';
 import { Migration20261204190000_money_features } from './migrations/Migration20261204190000_money_features';
+import { Migration20261204200000_audit_actor_index } from './migrations/Migration20261204200000_audit_actor_index';
 
 /**
  * Migrations in the order they run. Listing them here keeps the compiled
@@ -13,5 +14,9 @@ export const MIGRATIONS = [
   {
     name: 'Migration20261204190000_money_features',
     class: Migration20261204190000_money_features,
+  },
+  {
+    name: 'Migration20261204200000_audit_actor_index',
+    class: Migration20261204200000_audit_actor_index,
   },
 ];

@@ -2,7 +2,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditService } from '../audit/audit.service';
 import { sqlFor } from '../database/sql';
 import type { RateLimits } from '../rate-limit/rate-limits';
-import { findMemberById, findMemberByLogin, normaliseLogin } from './member.queries';
+import {
+  findMemberById,
+  findMemberByLogin,
+  normaliseLogin,
+  type MemberRecord,
+} from './member.queries';
 import type { PasswordHasher } from './password-hasher';
 import type { ClientInfo, SessionService } from './session.service';
 import { hashToken, looksLikeToken, newToken, TOKEN_PREFIXES } from './tokens';
@@ -101,7 +106,8 @@ export class LoginService {
     const tokenHash = hashToken(challengeToken);
     await this.deps.limits.consume('codePerChallenge', tokenHash.toString('hex'));
 
-    return em.fork().transactional(async (tx) => {
+    let signedIn: MemberRecord | undefined;
+    const outcome = await em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
       // Locking the challenge makes concurrent completions wait, so that only
       // the first correct code turns it into a session.
@@ -143,7 +149,17 @@ export class LoginService {
           details: { secondFactor: accepted },
         });
       }
+      signedIn = member;
       return { kind: 'session', ...session, memberId: member.id } as const;
     });
+    if (signedIn) {
+      // A completed sign-in clears the account's failed attempts, as a right
+      // password does for a member without two-factor authentication. The
+      // challenge does not store whether the member typed the username or
+      // the address, so the counters of both are cleared.
+      await this.deps.limits.reset('loginPerAccount', normaliseLogin(signedIn.username));
+      await this.deps.limits.reset('loginPerAccount', normaliseLogin(signedIn.email));
+    }
+    return outcome;
   }
 }

@@ -74,6 +74,15 @@ export class WithdrawalService {
 
     const outcome = await em.fork().transactional(async (tx): Promise<WithdrawalOutcome> => {
       const sql = sqlFor(tx);
+      const before = await this.deps.wallets.findByMember(sql, member.id);
+      if (!before) throw new Error(`member ${member.id} has no wallet`);
+      const forfeitureAccountId = await this.deps.ledger.operatorAccountId(sql, 'forfeiture');
+      // Both accounts of the forfeiture are locked before the first write or
+      // row lock, because either assigns the transaction id. An id assigned
+      // before the wait could deliver the forfeiture's event before that of a
+      // posting that committed first. The wallet's lock also keeps charges
+      // and credits out between reading the balance and forfeiting it.
+      await this.deps.ledger.lockAccounts(sql, [before.ledgerAccountId, forfeitureAccountId]);
       // Locking the member row serialises concurrent withdrawals: the later
       // one finds the account closed.
       if (!(await findMemberById(sql, member.id, true)))
@@ -84,11 +93,6 @@ export class WithdrawalService {
       ) {
         return { ok: false, code: 'INVALID_TWO_FACTOR_CODE' };
       }
-      const before = await this.deps.wallets.findByMember(sql, member.id);
-      if (!before) throw new Error(`member ${member.id} has no wallet`);
-      // Holding the wallet's ledger lock keeps charges and credits out
-      // between reading the balance and forfeiting it.
-      await this.deps.ledger.lockAccounts(sql, [before.ledgerAccountId]);
       const wallet = (await this.deps.wallets.findByMember(sql, member.id))!;
       if (wallet.balanceHeld > 0)
         return { ok: false, code: 'PENDING_AUTHORIZATIONS', held: wallet.balanceHeld };
@@ -108,7 +112,7 @@ export class WithdrawalService {
         await this.deps.ledger.postWithin(sql, {
           kind: 'forfeiture',
           debitAccountId: wallet.ledgerAccountId,
-          creditAccountId: await this.deps.ledger.operatorAccountId(sql, 'forfeiture'),
+          creditAccountId: forfeitureAccountId,
           amount: wallet.balancePosted,
           description: 'balance forfeited at withdrawal',
         });
@@ -116,13 +120,14 @@ export class WithdrawalService {
 
       const endedSessionIds = await this.deps.sessions.endAll(sql, member.id, 'withdrawal');
       await this.deps.mail.enqueue(sql, withdrawalMail(member.email, wallet.balancePosted));
-      await this.erasePersonalData(sql, member.id, member.email);
+      // Recorded before the erasure, which clears this entry's address too.
       await this.deps.audit.record(sql, {
         action: 'withdrawal',
         actorMemberId: member.id,
         ip,
         details: { forfeited: wallet.balancePosted },
       });
+      await this.erasePersonalData(sql, member.id, member.email);
       return { ok: true, forfeited: wallet.balancePosted, endedSessionIds };
     });
 
@@ -156,6 +161,11 @@ export class WithdrawalService {
     await sql.query(`UPDATE login_challenge SET ip = '', user_agent = '' WHERE member_id = ?`, [
       memberId,
     ]);
+    // The entries stay for the audit, without the client addresses.
+    await sql.query(
+      `UPDATE audit_log SET ip = '' WHERE (subject_member_id = ? OR actor_member_id = ?) AND ip <> ''`,
+      [memberId, memberId],
+    );
     // Mails already handled are redacted. The farewell mail queued above still
     // needs the address until it is sent.
     // TODO: redact sent mails after a retention period, which would also cover the farewell mail.

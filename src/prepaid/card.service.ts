@@ -45,11 +45,18 @@ export class CardService {
 
     const issued = await em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
+      const issuanceAccountId = await this.ledger.operatorAccountId(sql, 'issuance');
+      // Every issuance posts from this one account, so its ledger lock comes
+      // before the first write, which assigns the transaction id. An id
+      // assigned before the wait could deliver this batch's events before
+      // those of an issuance that committed first. The new cards' accounts
+      // need no lock up front, because no other transaction knows their ids.
+      await this.ledger.lockAccounts(sql, [issuanceAccountId]);
+
       const batch = await sql.one<{ id: string }>(
         'INSERT INTO prepaid_card_batch (face_value, card_count, note) VALUES (?, ?, ?) RETURNING id',
         [faceValue, count, note],
       );
-      const issuanceAccountId = await this.ledger.operatorAccountId(sql, 'issuance');
       const cards: IssuedCard[] = [];
       for (let index = 0; index < count; index++) {
         const accountId = await this.ledger.openAccount(sql, 'card');

@@ -23,7 +23,9 @@ export function canPay(prepaid: ResolvedPrepaidId, amount: number, now: number):
  * A posting guard that checks canPay again with the account locked, because
  * a block, a withdrawal or another charge may have changed the ID since it
  * was looked up. A one-time ID is spent in the same database transaction, so
- * of concurrent charges on it exactly one succeeds.
+ * of concurrent charges on it exactly one succeeds. Cancelling a one-time ID
+ * takes no account lock, so spending it is conditional on the ID being
+ * still active, and a charge that loses to a cancellation is rejected.
  */
 export function paymentGuard(
   prepaidIds: PrepaidIdService,
@@ -36,7 +38,9 @@ export function paymentGuard(
     if (!current || !canPay(current, amount, clock.now())) {
       return { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
     }
-    if (current.kind === 'one_time') await prepaidIds.setStatus(sql, current.id, 'spent');
+    if (current.kind === 'one_time' && !(await prepaidIds.markSpent(sql, current.id))) {
+      return { code: 'REJECTED', reason: 'INVALID_PREPAID_ID' };
+    }
     return undefined;
   };
 }

@@ -118,7 +118,21 @@ export class PrepaidIdService {
     return this.vault.decrypt(row.encrypted_value);
   }
 
-  /** Changes a prepaid ID's status, as for blocking, retiring or spending it. */
+  /**
+   * Marks an active one-time ID spent and returns whether it was still
+   * active. The UPDATE waits for a concurrent cancellation of the row and
+   * then finds it cancelled, so of a charge and a cancellation one wins.
+   */
+  async markSpent(sql: Sql, id: string): Promise<boolean> {
+    const rows = await sql.query(
+      `UPDATE prepaid_id SET status = 'spent', status_changed_at = now()
+        WHERE id = ? AND status = 'active' RETURNING id`,
+      [id],
+    );
+    return rows.length === 1;
+  }
+
+  /** Changes a prepaid ID's status, as for blocking or retiring it. */
   async setStatus(sql: Sql, id: string, status: PrepaidIdStatus): Promise<void> {
     await sql.query('UPDATE prepaid_id SET status = ?, status_changed_at = now() WHERE id = ?', [
       status,

@@ -21,7 +21,7 @@ import { startHoldSweeper } from '../merchants/hold-sweeper';
 import { API_KEY_REVOKED_CHANNEL } from '../merchants/api-key.service';
 import { createServices, SESSION_ENDED_CHANNEL, type Services } from '../services';
 import { limitRules, tokenLimitMiddleware } from './abuse-limits';
-import { httpContext } from './context';
+import { clientAddressOf, httpContext } from './context';
 import { serveGraphqlWs } from './graphql-ws';
 import {
   errorLoggingPlugin,
@@ -128,6 +128,8 @@ async function listen(
   const wsCleanup = serveGraphqlWs(wsServer, schema, dependencies, {
     limits: config.operationLimits,
     hideSuggestions: config.nodeEnv === 'production',
+    introspection: config.introspection,
+    clientAddress: clientAddressOf(app),
   });
   const stopSweeper = startSessionSweeper(orm, hub, services.sessions, services.apiKeys, logger);
   const stopHoldSweeper = startHoldSweeper(orm, services.authorizations, logger);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Request } from 'express';
+import type { Express, Request } from 'express';
 import { GraphQLError } from 'graphql';
 import { Loaders, type Caller, type RequestContext } from '../graphql/context';
 import type { Logger } from '../logging/logger';
@@ -17,6 +17,24 @@ export interface ContextDependencies {
 function userAgentOf(request: IncomingMessage): string {
   const header = request.headers['user-agent'];
   return typeof header === 'string' ? header.slice(0, 300) : '';
+}
+
+/**
+ * Returns a function that computes the client address of a request that
+ * bypasses Express, such as a WebSocket upgrade, exactly as Express computes
+ * `request.ip` on HTTP: from the socket address and X-Forwarded-For, with the
+ * app's `trust proxy` setting applied.
+ */
+export function clientAddressOf(app: Express): (request: IncomingMessage) => string {
+  return (request) => {
+    // Express's `ip` getter reads `headers`, `socket` and `app` from the
+    // request object, and `app.request` carries the app.
+    const view: Request = Object.create(app.request, {
+      headers: { value: request.headers },
+      socket: { value: request.socket },
+    });
+    return view.ip ?? '';
+  };
 }
 
 /** Builds the context of an HTTP GraphQL request, authenticating its bearer token. */
@@ -63,16 +81,20 @@ export type ConnectionState = Record<PropertyKey, unknown> & {
   userAgent?: string;
 };
 
-/** Authenticates a graphql-ws connection from the `authorization` of its connection_init payload. */
+/**
+ * Authenticates a graphql-ws connection from the `authorization` of its
+ * connection_init payload. `ip` is the client address of the upgrade request.
+ */
 export async function connectionState(
   connectionParams: Record<string, unknown> | undefined,
   request: IncomingMessage,
+  ip: string,
   dependencies: ContextDependencies,
 ): Promise<ConnectionState> {
   const raw = connectionParams?.authorization ?? connectionParams?.Authorization;
   const token = bearerToken(raw);
   const caller = await authenticate(dependencies.orm.em.fork(), dependencies.services, token);
-  return { caller, token, ip: request.socket.remoteAddress ?? '', userAgent: userAgentOf(request) };
+  return { caller, token, ip, userAgent: userAgentOf(request) };
 }
 
 /**

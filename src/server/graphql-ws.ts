@@ -1,4 +1,11 @@
-import { GraphQLError, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import type { IncomingMessage } from 'node:http';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { WebSocketServer } from 'ws';
 import type { RequestContext } from '../graphql/context';
@@ -25,9 +32,18 @@ export function serveGraphqlWs(
   wsServer: WebSocketServer,
   schema: GraphQLSchema,
   dependencies: ContextDependencies,
-  options: { limits: OperationLimits; hideSuggestions: boolean },
+  options: {
+    limits: OperationLimits;
+    hideSuggestions: boolean;
+    /** Off: introspection is rejected, as Apollo Server rejects it on HTTP. */
+    introspection: boolean;
+    /** The client address of an upgrade request, computed as for HTTP requests. */
+    clientAddress: (request: IncomingMessage) => string;
+  },
 ): { dispose(): void | Promise<void> } {
-  const rules = allRules(options.limits);
+  const rules = options.introspection
+    ? allRules(options.limits)
+    : [...allRules(options.limits), NoSchemaIntrospectionCustomRule];
   const present = (error: GraphQLError, code: string) => {
     const formatted = maskError(withCode(error, code).toJSON());
     if (!options.hideSuggestions) return formatted;
@@ -40,7 +56,12 @@ export function serveGraphqlWs(
         try {
           Object.assign(
             ctx.extra,
-            await connectionState(ctx.connectionParams, ctx.extra.request, dependencies),
+            await connectionState(
+              ctx.connectionParams,
+              ctx.extra.request,
+              options.clientAddress(ctx.extra.request),
+              dependencies,
+            ),
           );
           // Every subscription belongs to a merchant or a member.
           return ctx.extra.caller?.kind !== 'anonymous';

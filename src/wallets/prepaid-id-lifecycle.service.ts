@@ -211,6 +211,8 @@ export class PrepaidIdLifecycleService {
   ): Promise<boolean> {
     return em.fork().transactional(async (tx) => {
       const sql = sqlFor(tx);
+      // Only an active ID changes. A charge marks a one-time ID spent on the
+      // same condition, so when both race for the row exactly one of them wins.
       const rows = await sql.query(
         `UPDATE prepaid_id p SET status = 'cancelled', status_changed_at = now()
            FROM wallet w

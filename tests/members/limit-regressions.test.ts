@@ -1,6 +1,6 @@
 import { DEFAULT_LIMITS } from '../../src/rate-limit/rate-limits';
 import { Harness } from '../support/harness';
-import { LOGIN, signUp } from '../support/members';
+import { COMPLETE_LOGIN, enableTwoFactor, freshTotpCode, LOGIN, signUp } from '../support/members';
 
 // Default limits for sign-in and passwords; registrations are raised so that
 // each test can sign up members of its own.
@@ -26,6 +26,26 @@ describe('rate limit regressions', () => {
         input: { login: member.username, password: member.password },
       });
       expect(data!.login.__typename).toBe('LoginSuccess');
+    }
+  });
+
+  test('two-factor sign-ins reset the account limit', async () => {
+    const member = await signUp(harness, 'twofactor');
+    const { secret } = await enableTwoFactor(harness, member.sessionToken);
+
+    for (let attempt = 0; attempt < DEFAULT_LIMITS.loginPerAccount.points + 2; attempt++) {
+      const login = await harness.request(LOGIN, {
+        input: { login: member.username, password: member.password },
+      });
+      expect(login.errors).toBeUndefined();
+      expect(login.data!.login.__typename).toBe('TwoFactorRequired');
+      const completed = await harness.request(COMPLETE_LOGIN, {
+        input: {
+          challengeToken: login.data!.login.challengeToken,
+          code: freshTotpCode(harness, secret),
+        },
+      });
+      expect(completed.data!.completeLogin.__typename).toBe('LoginSuccess');
     }
   });
 

@@ -83,9 +83,9 @@ describe('operation limits over HTTP', () => {
     });
 
     expect(response.status).toBe(400);
-    expect((await response.json()).errors.map((error: any) => error.extensions.code)).toEqual([
-      'BAD_REQUEST',
-    ]);
+    expect(
+      ((await response.json()) as any).errors.map((error: any) => error.extensions.code),
+    ).toEqual(['BAD_REQUEST']);
   });
 
   test('rejects a batch of operations', async () => {

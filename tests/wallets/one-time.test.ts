@@ -82,7 +82,9 @@ describe('one-time prepaid IDs', () => {
     expect(inquiry.data!.prepaidBalance).toEqual({ valid: true, balance: 500 });
     expect(above.data!.charge.code).toBe('INVALID_PREPAID_ID');
     expect(within.data!.charge).toMatchObject({ __typename: 'ChargeSuccess', balanceAfter: 0 });
-    expect(await harness().balanceOf(await walletPrepaidId(harness(), member.sessionToken))).toBe(500);
+    expect(await harness().balanceOf(await walletPrepaidId(harness(), member.sessionToken))).toBe(
+      500,
+    );
   });
 
   test('stop working at their expiry', async () => {
