@@ -11,6 +11,7 @@ import {
   PendingAuthorizationsError,
 } from './member-errors.types';
 import { checkPasswordShape } from './member-input';
+import type { MemberRecord } from './member.queries';
 import {
   AccountRole,
   AccountView,
@@ -31,18 +32,49 @@ export class AccountResolver {
   })
   async viewer(@Ctx() context: RequestContext): Promise<AccountView | null> {
     if (context.caller.kind !== 'member') return null;
-    const member = await context.services.accounts.profile(context.em, context.caller.memberId);
-    if (!member) return null;
+    // The profile is read only if the operation selects one of its fields:
+    // a dashboard that asks for the balance needs the wallet alone.
+    const { memberId } = context.caller;
     return Object.assign(new AccountView(), {
-      id: toGlobalId(ACCOUNT_TYPE_NAME, member.id),
-      username: member.username,
-      email: member.email,
-      emailVerified: member.emailVerified,
-      twoFactorEnabled: member.twoFactorEnabled,
-      role: member.role as AccountRole,
-      createdAt: member.createdAt,
-      memberId: member.id,
+      id: toGlobalId(ACCOUNT_TYPE_NAME, memberId),
+      memberId,
     });
+  }
+
+  @FieldResolver()
+  async username(@Root() account: AccountView, @Ctx() context: RequestContext): Promise<string> {
+    return (await profileOf(context, account.memberId)).username;
+  }
+
+  @FieldResolver()
+  async email(@Root() account: AccountView, @Ctx() context: RequestContext): Promise<string> {
+    return (await profileOf(context, account.memberId)).email;
+  }
+
+  @FieldResolver()
+  async emailVerified(
+    @Root() account: AccountView,
+    @Ctx() context: RequestContext,
+  ): Promise<boolean> {
+    return (await profileOf(context, account.memberId)).emailVerified;
+  }
+
+  @FieldResolver()
+  async twoFactorEnabled(
+    @Root() account: AccountView,
+    @Ctx() context: RequestContext,
+  ): Promise<boolean> {
+    return (await profileOf(context, account.memberId)).twoFactorEnabled;
+  }
+
+  @FieldResolver(() => AccountRole)
+  async role(@Root() account: AccountView, @Ctx() context: RequestContext): Promise<AccountRole> {
+    return (await profileOf(context, account.memberId)).role as AccountRole;
+  }
+
+  @FieldResolver()
+  async createdAt(@Root() account: AccountView, @Ctx() context: RequestContext): Promise<Date> {
+    return (await profileOf(context, account.memberId)).createdAt;
   }
 
   @FieldResolver(() => WalletView, { nullable: true })
@@ -125,4 +157,13 @@ export class AccountResolver {
         return memberError(ErrorCode[outcome.code]);
     }
   }
+}
+
+/** Reads a member's profile once per request, however many of its fields are selected. */
+function profileOf(context: RequestContext, memberId: string): Promise<MemberRecord> {
+  return context.loaders.get(`profile:${memberId}`, async () => {
+    const member = await context.services.accounts.profile(context.em, memberId);
+    if (!member) throw new Error(`member ${memberId} of a live session does not exist`);
+    return member;
+  });
 }
