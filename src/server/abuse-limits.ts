@@ -165,6 +165,10 @@ export function parseWithLimit(source: string, maxTokens: number): DocumentNode 
   }
 }
 
+// Documents that passed the parse limits are kept, so that a repeated one is
+// not parsed twice; the bounds cap their memory at a few megabytes.
+const MAX_REMEMBERED_DOCUMENTS = 1_000;
+const MAX_REMEMBERED_LENGTH = 4_096;
 const LIMIT_CODES_AT_PARSE = new Set<string>([LIMIT_CODES.tokens, LIMIT_CODES.depth]);
 
 /**
@@ -174,15 +178,22 @@ const LIMIT_CODES_AT_PARSE = new Set<string>([LIMIT_CODES.tokens, LIMIT_CODES.de
  * reports them as usual.
  */
 export function tokenLimitMiddleware(maxTokens: number): RequestHandler {
+  // Integrations send the same few documents again and again; parsing one
+  // that passed before would only repeat the work Apollo does anyway.
+  const passed = new Set<string>();
   return (request, response, next) => {
     const body = request.body as { query?: unknown } | undefined;
     const query = typeof body?.query === 'string' ? body.query : request.query.query;
-    if (typeof query !== 'string') {
+    if (typeof query !== 'string' || passed.has(query)) {
       next();
       return;
     }
     try {
       parseWithLimit(query, maxTokens);
+      if (query.length <= MAX_REMEMBERED_LENGTH) {
+        if (passed.size >= MAX_REMEMBERED_DOCUMENTS) passed.clear();
+        passed.add(query);
+      }
     } catch (error) {
       if (
         error instanceof GraphQLError &&
