@@ -25,6 +25,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 10_000);
 const LARGE_HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
 
+const EMBEDDED_PORT = 5490;
 const RESULTS_START = '<!-- bench results start -->';
 const RESULTS_END = '<!-- bench results end -->';
 
@@ -62,11 +63,12 @@ async function main(): Promise<void> {
     ? undefined
     : await startEmbeddedPostgres({
         dataDir: '.data/bench-postgres',
-        port: 5490,
+        port: EMBEDDED_PORT,
         database: 'postgres',
         logger: createLogger('warn'),
       });
   serverUrl ??= embedded!.url;
+  const postgres = await postgresVersionSafe(serverUrl);
   const rows: Row[] = [];
   const server: { current?: BenchServer } = {};
   try {
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
     await embedded?.stop();
   }
 
-  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node.js ${process.version}, PostgreSQL ${await postgresVersionSafe(serverUrl)}`;
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node.js ${process.version}, PostgreSQL ${postgres} (${embedded ? `embedded, port ${EMBEDDED_PORT}` : 'DATABASE_URL'})`;
   const table = [
     '| measure | this service | reference (same run) | ratio | target |',
     '|---|---|---|---|---|',
