@@ -10,6 +10,7 @@ import { LedgerCheckService } from './ledger/ledger-check.service';
 import { LedgerService } from './ledger/ledger.service';
 import type { Logger } from './logging/logger';
 import type { MailDispatcher } from './mail/mail-dispatcher';
+import type { Metrics } from './metrics/metrics';
 import { MailService } from './mail/mail.service';
 import { AccountService } from './members/account.service';
 import { LoginService } from './members/login.service';
@@ -76,14 +77,20 @@ export interface ServiceDependencies {
   relay?: EventRelay;
   mailDispatcher?: MailDispatcher;
   hub?: EventHub;
+  /** Absent in the operator CLI, which serves no metrics. */
+  metrics?: Metrics;
 }
 
 /** Channel on which instances tell each other that sessions ended, so their subscriptions close. */
 export const SESSION_ENDED_CHANNEL = 'session_ended';
 
 export function createServices(dependencies: ServiceDependencies): Services {
-  const { config, logger, relay, mailDispatcher, hub = new EventHub() } = dependencies;
-  const ledger = new LedgerService({ logger, onCommitted: () => relay?.committed() });
+  const { config, logger, relay, mailDispatcher, metrics, hub = new EventHub() } = dependencies;
+  const ledger = new LedgerService({
+    logger,
+    onCommitted: () => relay?.committed(),
+    onPosted: (kind, result) => metrics?.postingDone(kind, result),
+  });
   const prepaidIds = new PrepaidIdService(
     new PrepaidIdVault(config.prepaidIdHmacKey, config.prepaidIdEncryptionKey),
   );
@@ -94,6 +101,7 @@ export function createServices(dependencies: ServiceDependencies): Services {
   const limits = new RateLimits(config.databaseUrl!, config.rateLimits, (error) =>
     logger.warn({ err: error }, 'a rate-limit database connection failed'),
   );
+  limits.onRejected = (name) => metrics?.rateLimited(name);
   const hasher = new PasswordHasher();
   const mailQueued = () => mailDispatcher?.wake();
   const clock = new Clock();

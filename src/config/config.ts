@@ -41,6 +41,12 @@ const positiveInteger = makeValidator<number>((input) => {
   return value;
 });
 
+const metricsToken = makeValidator<string>((input) => {
+  if (input.length < 16)
+    throw new Error('expected at least 16 characters; generate one with `openssl rand -hex 16`');
+  return input;
+});
+
 const specs = {
   NODE_ENV: str({ choices: ['development', 'production', 'test'], default: 'development' }),
   HOST: str({ default: '127.0.0.1', desc: 'Address the HTTP server binds to' }),
@@ -64,6 +70,7 @@ const specs = {
   SHUTDOWN_TIMEOUT_MS: positiveInteger({ default: 10_000 }),
   EVENT_POLL_INTERVAL_MS: positiveInteger({ default: 1_000 }),
   TRUST_PROXY: bool({ default: false }),
+  METRICS_TOKEN: metricsToken({ default: undefined }),
   BODY_LIMIT_BYTES: positiveInteger({ default: 100_000 }),
   ENABLE_INTROSPECTION: bool({ default: undefined }),
   TOTP_ENCRYPTION_KEY: key256({ default: Buffer.from(DEVELOPMENT_TOTP_KEY, 'hex') }),
@@ -117,6 +124,8 @@ export interface AppConfig {
   /** Fallback poll of the event outbox, for wake-ups lost with a dropped LISTEN connection. */
   eventPollIntervalMs: number;
   trustProxy: boolean;
+  /** Bearer token that /metrics requires; unset leaves it open. */
+  metricsToken?: string;
   bodyLimitBytes: number;
   introspection: boolean;
   /** AES-256-GCM key for TOTP secrets; recovery codes are hashed with a key derived from it. */
@@ -176,6 +185,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     eventPollIntervalMs: env.EVENT_POLL_INTERVAL_MS,
     trustProxy: env.TRUST_PROXY,
+    metricsToken: env.METRICS_TOKEN,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     introspection: env.ENABLE_INTROSPECTION ?? env.NODE_ENV !== 'production',
     totpEncryptionKey: env.TOTP_ENCRYPTION_KEY,
@@ -238,6 +248,9 @@ export function productionWarnings(config: AppConfig): string[] {
   }
   if (!config.smtpUrl) {
     warnings.push('SMTP_URL is unset, so mails are kept in the outbox and not sent');
+  }
+  if (!config.metricsToken) {
+    warnings.push('METRICS_TOKEN is unset, so /metrics answers anyone who reaches the port');
   }
   return warnings;
 }

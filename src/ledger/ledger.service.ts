@@ -33,6 +33,8 @@ export interface LedgerServiceOptions {
   onCommitted?: () => void;
   /** How often a retryable database error (deadlock, serialization, lock timeout) is retried. */
   maxRetries?: number;
+  /** Called with each posting's kind and result: posted, replayed, a failure code, or error. */
+  onPosted?: (kind: string, result: string) => void;
 }
 
 interface LockPlan {
@@ -92,9 +94,14 @@ export class LedgerService {
           this.postInSession(session, request, writeRows),
         );
         if (result.ok && !result.replayed) this.options.onCommitted?.();
+        this.report(request, result);
         return result;
       } catch (error) {
-        if (error instanceof PostingAborted) return { ok: false, ...error.failure };
+        if (error instanceof PostingAborted) {
+          const failure: PostingResult = { ok: false, ...error.failure };
+          this.report(request, failure);
+          return failure;
+        }
         const { code, constraint } = pgErrorFields(error);
         // A concurrent request with the same idempotency key committed first:
         // the next attempt finds its transaction and replays or rejects it.
@@ -107,6 +114,7 @@ export class LedgerService {
           await sleep(keyTaken ? 0 : 5 * attempt + Math.random() * 10);
           continue;
         }
+        this.report(request, undefined);
         throw error;
       }
     }
@@ -120,9 +128,30 @@ export class LedgerService {
    */
   async postWithin(sql: Sql, request: PostingRequest): Promise<PostingResult> {
     validateRequest(request);
-    const plan = await this.planLocks(sql, request);
-    await this.locks.lock(sql, plan.early);
-    return this.checkAndWrite(sql, request, plan, (text, params) => sql.query(text, params));
+    try {
+      const plan = await this.planLocks(sql, request);
+      await this.locks.lock(sql, plan.early);
+      const result = await this.checkAndWrite(sql, request, plan, (text, params) =>
+        sql.query(text, params),
+      );
+      this.report(request, result);
+      return result;
+    } catch (error) {
+      this.report(
+        request,
+        error instanceof PostingAborted ? { ok: false, ...error.failure } : undefined,
+      );
+      throw error;
+    }
+  }
+
+  /** Passes a posting's outcome to onPosted; `undefined` stands for an unexpected error. */
+  private report(request: PostingRequest, result: PostingResult | undefined): void {
+    let outcome: string;
+    if (!result) outcome = 'error';
+    else if (!result.ok) outcome = result.code;
+    else outcome = result.replayed ? 'replayed' : 'posted';
+    this.options.onPosted?.(request.kind, outcome);
   }
 
   /**

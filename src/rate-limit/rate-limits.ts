@@ -45,6 +45,8 @@ export type LimitName = keyof typeof DEFAULT_LIMITS;
 export class RateLimits {
   private readonly limiters = new Map<LimitName, RateLimiterPostgres>();
   private readonly pool: Pool;
+  /** Called with the limit's name each time it rejects an attempt, as for metrics. */
+  onRejected?: (name: LimitName) => void;
 
   constructor(
     databaseUrl: string,
@@ -83,6 +85,7 @@ export class RateLimits {
       await this.limiter(name).consume(hashKey(key));
     } catch (error) {
       if (error instanceof RateLimiterRes) {
+        this.onRejected?.(name);
         throw rateLimited(Math.max(1, Math.ceil(error.msBeforeNext / 1_000)));
       }
       throw error;

@@ -31,6 +31,7 @@ import {
 } from './errors';
 import { startSessionSweeper } from './session-sweeper';
 import { addHealthRoutes, type Readiness } from './health';
+import { Metrics, metricsRoute } from '../metrics/metrics';
 import { jsonErrorHandler } from './http-errors';
 import { getSchema } from './schema';
 
@@ -47,6 +48,8 @@ export interface RunningServer {
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+// Probes and scrapes arrive every few seconds; an access log line each would bury the requests.
+const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * Starts the GraphQL server: HTTP and graphql-ws on one port and one path,
@@ -89,8 +92,9 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     }
     await relay.start();
     mailDispatcher.start();
-    const services = createServices({ config, logger, orm, relay, mailDispatcher, hub });
-    return await listen(config, logger, orm, services, async () => {
+    const metrics = new Metrics();
+    const services = createServices({ config, logger, orm, relay, mailDispatcher, hub, metrics });
+    return await listen(config, logger, orm, services, metrics, async () => {
       await mailDispatcher.stop();
       await relay.stop();
       await services.limits.close();
@@ -108,6 +112,7 @@ async function listen(
   logger: Logger,
   orm: MikroORM,
   services: Services,
+  metrics: Metrics,
   stopBackground: () => Promise<void>,
 ): Promise<RunningServer> {
   const schema = await getSchema();
@@ -130,6 +135,11 @@ async function listen(
     hideSuggestions: config.nodeEnv === 'production',
     introspection: config.introspection,
     clientAddress: clientAddressOf(app),
+  });
+  metrics.watch({
+    activeSubscriptions: () => hub.activeCount,
+    webSocketConnections: () => wsServer.clients.size,
+    databasePool: () => poolUse(orm),
   });
   const stopSweeper = startSessionSweeper(orm, hub, services.sessions, services.apiKeys, logger);
   const stopHoldSweeper = startHoldSweeper(orm, services.authorizations, logger);
@@ -160,6 +170,7 @@ async function listen(
       },
       errorLoggingPlugin(),
       subscriptionsOverHttpPlugin(),
+      metrics.graphqlCounter(),
       // "Did you mean …?" would tell an attacker the names of fields that
       // introspection, off in production, hides.
       ...(config.nodeEnv === 'production' ? [ApolloServerPluginDisableSuggestions()] : []),
@@ -167,6 +178,7 @@ async function listen(
   });
   await apollo.start();
 
+  app.use(metrics.httpTimer());
   app.use((request, response, next) => {
     const header = request.headers['x-request-id'];
     const requestId =
@@ -179,7 +191,7 @@ async function listen(
     pinoHttp({
       logger,
       genReqId: (request) => (request as { id?: string }).id ?? randomUUID(),
-      autoLogging: { ignore: (request) => request.url === '/healthz' || request.url === '/readyz' },
+      autoLogging: { ignore: (request) => UNLOGGED_PATHS.has(request.url ?? '') },
       // Only the path is logged: a GET query string can carry a GraphQL
       // document with a prepaid ID or a token in it.
       serializers: {
@@ -194,6 +206,7 @@ async function listen(
     }),
   );
   addHealthRoutes(app, orm, readiness);
+  app.get('/metrics', metricsRoute(metrics, config.metricsToken));
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
@@ -228,4 +241,17 @@ async function listen(
       return stopping;
     },
   };
+}
+
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** Reads the use of MikroORM's connection pool, which knex keeps in a tarn pool. */
+function poolUse(orm: MikroORM): { used: number; free: number; pending: number } {
+  const pool = (orm.em.getConnection().getKnex().client as unknown as { pool?: TarnPool }).pool;
+  if (!pool) return { used: 0, free: 0, pending: 0 };
+  return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires() };
 }
