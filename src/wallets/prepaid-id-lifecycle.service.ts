@@ -68,8 +68,8 @@ export class PrepaidIdLifecycleService {
   /**
    * Replaces the wallet's prepaid ID with a new random one at once. The old
    * ID and every one-time ID stop working in the same database transaction,
-   * which holds the wallet's ledger lock, so no charge on the old ID can
-   * commit after the rotation.
+   * which holds the wallet's ledger lock from its start, so no charge on the
+   * old ID can commit after the rotation.
    */
   async rotate(
     em: EntityManager,
@@ -79,6 +79,14 @@ export class PrepaidIdLifecycleService {
   ): Promise<RotationOutcome> {
     return em.fork().transactional(async (tx): Promise<RotationOutcome> => {
       const sql = sqlFor(tx);
+      // The ledger lock comes before the wallet and member rows, as in a
+      // withdrawal, so that the two never wait for each other in a cycle.
+      const account = await sql.one<{ ledger_account_id: string }>(
+        'SELECT ledger_account_id FROM wallet WHERE member_id = ?',
+        [memberId],
+      );
+      if (!account) throw new Error(`member ${memberId} has no wallet`);
+      await this.deps.ledger.lockAccounts(sql, [account.ledger_account_id]);
       const member = await findMemberById(sql, memberId);
       if (!member) throw new Error(`member ${memberId} not found`);
       const wallet = await this.lockWallet(sql, memberId);
@@ -95,7 +103,6 @@ export class PrepaidIdLifecycleService {
       const blockedUntil = this.rotatableAt(lastRotation);
       if (blockedUntil) return { ok: false, code: 'ROTATION_TOO_SOON', rotatableAt: blockedUntil };
 
-      await this.deps.ledger.lockAccounts(sql, [wallet.ledger_account_id]);
       const old = await this.deps.prepaidIds.findById(sql, wallet.prepaid_id_id);
       // An unverified wallet's new ID stays pending, and a blocked one stays blocked.
       const status = old?.status === 'pending' || old?.status === 'blocked' ? old.status : 'active';

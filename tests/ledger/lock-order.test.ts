@@ -119,3 +119,54 @@ describe('a charge locks the merchant account last', () => {
     expect(await harness().balanceOf(card!)).toBe(600);
   });
 });
+
+describe('a rotation takes the ledger lock first', () => {
+  // A withdrawal locks the ledger account, then the wallet row; a rotation
+  // that locked the wallet row first could deadlock with it.
+  test('and holds no wallet row while it waits', async () => {
+    const member = await signUp(harness(), 'rotating');
+    const walletId = await walletPrepaidId(harness(), member.sessionToken);
+    const wallet = await harness().services.prepaidIds.resolve(harness().sql(), walletId);
+    const holder = new Client({ connectionString: harness().config.databaseUrl });
+    await holder.connect();
+
+    let walletRowFree: boolean;
+    let rotation: Promise<unknown>;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, $2::integer)', [
+        ACCOUNT_LOCK_NAMESPACE,
+        wallet!.ledgerAccountId,
+      ]);
+      rotation = harness().request(
+        'mutation { rotatePrepaidId { __typename } }',
+        {},
+        member.sessionToken,
+      );
+      await waitFor(
+        async () =>
+          (await harness().count(
+            `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid::bigint = ?
+                AND a.datname = current_database()`,
+            [wallet!.ledgerAccountId],
+          )) > 0,
+        10_000,
+        'the rotation to wait for the ledger lock',
+      );
+      const free = await holder.query(
+        'SELECT id FROM wallet WHERE ledger_account_id = $1 FOR UPDATE SKIP LOCKED',
+        [wallet!.ledgerAccountId],
+      );
+      walletRowFree = free.rowCount === 1;
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+
+    expect(walletRowFree).toBe(true);
+    expect(((await rotation) as any).data.rotatePrepaidId).toEqual({
+      __typename: 'PrepaidIdRotated',
+    });
+  });
+});
