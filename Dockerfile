@@ -8,15 +8,16 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: the compiled server and production dependencies only,
-# run as the unprivileged `node` user.
+# run as the unprivileged `node` user. The files stay owned by root, so the
+# server process cannot change its own code.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000
 WORKDIR /app
-COPY --from=build --chown=node:node /app/package.json ./
-COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --from=build --chown=node:node /app/dist ./dist
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

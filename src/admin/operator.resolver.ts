@@ -150,7 +150,7 @@ export class OperatorResolver {
 
   @Query(() => LedgerCheckReport, {
     description:
-      'Checks that the posted balances sum to zero and that every ledger account equals the sum of its transactions.',
+      "Checks that the posted balances sum to zero, that every account's posted balance equals its posted transactions, and that every held balance equals its authorizations that no capture, void or expiry has settled.",
   })
   async ledgerCheck(@Ctx() context: RequestContext): Promise<LedgerCheckReport> {
     requireOperator(context);

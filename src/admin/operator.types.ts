@@ -227,7 +227,8 @@ export class LedgerAccountMismatch {
 @ObjectType({ description: "The result of checking the ledger's invariants." })
 export class LedgerCheckReport {
   @Field({
-    description: 'True when the balances sum to zero and every account matches its transactions.',
+    description:
+      "True when the posted balances sum to zero and mismatches is empty, so every account's posted balance equals its posted transactions and every held balance equals its unsettled authorizations.",
   })
   balanced!: boolean;
 

@@ -118,7 +118,7 @@ export interface AppConfig {
   migrateOnStart: boolean;
   prepaidIdHmacKey: Buffer;
   prepaidIdEncryptionKey: Buffer;
-  /** Upper bound on a single charge, refund or credit, in points. */
+  /** Upper bound on a single charge, refund, authorization or credit, in points. */
   maxTransactionAmount: number;
   shutdownTimeoutMs: number;
   /** Fallback poll of the event outbox, for wake-ups lost with a dropped LISTEN connection. */

@@ -13,9 +13,12 @@ import { checkIdempotencyKey, checkPositiveAmount } from '../merchants/payment.v
 import { maskPrepaidId } from '../prepaid/prepaid-id';
 import { toTransactionView } from '../transactions/transaction.type';
 import {
+  CancelOneTimePrepaidIdResult,
   CardEmptyError,
   CreateOneTimePrepaidIdInput,
   CreateOneTimePrepaidIdResult,
+  OneTimeIdNotFoundError,
+  OneTimePrepaidIdCancelled,
   OneTimePrepaidIdCreated,
   OneTimePrepaidIdView,
   OneTimeStatus,
@@ -148,23 +151,33 @@ export class WalletMoneyResolver {
     });
   }
 
-  @Mutation(() => Boolean, {
-    description:
-      'Cancels one of your active one-time prepaid IDs; false when there is no such active ID.',
+  @Mutation(() => CancelOneTimePrepaidIdResult, {
+    nullable: true,
+    description: 'Cancels one of your active one-time prepaid IDs.',
   })
   async cancelOneTimePrepaidId(
     @Arg('id') id: string,
     @Ctx() context: RequestContext,
-  ): Promise<boolean> {
+  ): Promise<typeof CancelOneTimePrepaidIdResult> {
     const caller = requireMember(context);
     const rowId = fromGlobalId(ONE_TIME_TYPE_NAME, id);
-    if (!rowId || !isUuid(rowId)) return false;
-    return context.services.prepaidIdLifecycle.cancelOneTime(
-      context.em,
-      caller.memberId,
-      rowId,
-      context.ip,
-    );
+    const cancelled =
+      rowId !== undefined &&
+      isUuid(rowId) &&
+      (await context.services.prepaidIdLifecycle.cancelOneTime(
+        context.em,
+        caller.memberId,
+        rowId,
+        context.ip,
+      ));
+    if (!cancelled) {
+      return userError(
+        OneTimeIdNotFoundError,
+        ErrorCode.ONE_TIME_ID_NOT_FOUND,
+        WALLET_MONEY_MESSAGES.ONE_TIME_ID_NOT_FOUND,
+      );
+    }
+    return Object.assign(new OneTimePrepaidIdCancelled(), { id });
   }
 
   @Mutation(() => TransferResult, {

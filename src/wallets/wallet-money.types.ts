@@ -89,6 +89,12 @@ export class OneTimePrepaidIdCreated {
 }
 
 @ObjectType()
+export class OneTimePrepaidIdCancelled {
+  @Field(() => ID, { description: 'The cancelled one-time prepaid ID; charges with it now fail.' })
+  id!: string;
+}
+
+@ObjectType()
 export class PrepaidIdRotated {
   @Field({ description: 'The new full 16 digits; the old ID is rejected from now on.' })
   prepaidId!: string;
@@ -112,6 +118,13 @@ export class RotationTooSoonError extends UserError {
     'The wallet cannot pay or receive: the address is unverified, or the wallet is frozen or closed.',
 })
 export class WalletUnavailableError extends UserError {}
+
+@ObjectType({
+  implements: UserError,
+  description:
+    "No active one-time prepaid ID of yours has this ID. It is unknown or another member's, or it was cancelled, spent or expired already.",
+})
+export class OneTimeIdNotFoundError extends UserError {}
 
 @ObjectType({
   implements: UserError,
@@ -167,6 +180,11 @@ export const CreateOneTimePrepaidIdResult = createUnionType({
   types: () => [OneTimePrepaidIdCreated, WalletUnavailableError] as const,
 });
 
+export const CancelOneTimePrepaidIdResult = createUnionType({
+  name: 'CancelOneTimePrepaidIdResult',
+  types: () => [OneTimePrepaidIdCancelled, OneTimeIdNotFoundError] as const,
+});
+
 export const TransferResult = createUnionType({
   name: 'TransferResult',
   types: () =>
@@ -188,4 +206,5 @@ export const WALLET_MONEY_MESSAGES = {
   [ErrorCode.TRANSFER_NOT_ALLOWED]:
     'Only a prepaid card can be moved into a wallet; points cannot move between members',
   [ErrorCode.CARD_EMPTY]: 'The card has no points left; buy a new card',
+  [ErrorCode.ONE_TIME_ID_NOT_FOUND]: 'No active one-time prepaid ID of yours has this ID',
 } as const;

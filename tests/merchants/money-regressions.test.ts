@@ -185,12 +185,15 @@ describe('money regressions', () => {
     harness().services.clock.advance(61_000);
 
     const { data } = await harness().request(
-      'mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) }',
+      'mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) { __typename ... on UserError { code } } }',
       { id: created.data!.createOneTimePrepaidId.id },
       member.sessionToken,
     );
 
-    expect(data!.cancelOneTimePrepaidId).toBe(false);
+    expect(data!.cancelOneTimePrepaidId).toEqual({
+      __typename: 'OneTimeIdNotFoundError',
+      code: 'ONE_TIME_ID_NOT_FOUND',
+    });
   });
 
   test('right two-factor codes do not use up the code limit', async () => {

@@ -185,9 +185,9 @@ const CALLS: Record<string, OperationCall> = {
     variables: (f) => ({ input: { prepaidId: f.memberWalletId, reason: 'access matrix' } }),
   },
   cancelOneTimePrepaidId: {
-    document: 'mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) }',
+    document: `mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) { ${ERROR_FIELDS} ... on OneTimePrepaidIdCancelled { id } } }`,
     variables: (f) => ({ id: f.memberOneTimeId }),
-    notFound: false,
+    notFound: { __typename: 'OneTimeIdNotFoundError', code: 'ONE_TIME_ID_NOT_FOUND' },
   },
   capture: {
     document: `mutation C($input: CaptureInput!) { capture(input: $input) { ${ERROR_FIELDS} } }`,
@@ -775,12 +775,14 @@ describe('allowed cells', () => {
       second,
     );
 
-    const cancelled = await request('cancelOneTimePrepaidId', 'member', {
-      id: created.data!.createOneTimePrepaidId.id,
-    });
+    const oneTimeId = created.data!.createOneTimePrepaidId.id;
+    const cancelled = await request('cancelOneTimePrepaidId', 'member', { id: oneTimeId });
     const ended = await request('endSession', 'member', { id: current.id });
 
-    expect(cancelled.data!.cancelOneTimePrepaidId).toBe(true);
+    expect(cancelled.data!.cancelOneTimePrepaidId).toEqual({
+      __typename: 'OneTimePrepaidIdCancelled',
+      id: oneTimeId,
+    });
     expect(ended.data!.endSession).toEqual({ endedSessions: 1 });
     expect((await harness().request('{ viewer { id } }', {}, second)).status).toBe(401);
   });

@@ -6,7 +6,8 @@ const harness = useHarness({}, { smtp: true });
 
 const CREATE = `
   mutation { createOneTimePrepaidId(input: {}) { ... on OneTimePrepaidIdCreated { id prepaidId } } }`;
-const CANCEL = `mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) }`;
+const CANCEL = `
+  mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) { __typename ... on UserError { code } } }`;
 
 async function fundedMember(label: string, amount: number) {
   const member = await signUp(harness(), label);
@@ -68,7 +69,9 @@ describe('cancelling a one-time ID during a charge', () => {
       await holder.end();
     }
 
-    expect(cancel.data!.cancelOneTimePrepaidId).toBe(true);
+    expect(cancel.data!.cancelOneTimePrepaidId).toEqual({
+      __typename: 'OneTimePrepaidIdCancelled',
+    });
     expect(charge.data!.charge).toMatchObject({
       __typename: 'InvalidPrepaidIdError',
       code: 'INVALID_PREPAID_ID',
@@ -89,11 +92,14 @@ describe('cancelling a one-time ID during a charge', () => {
         harness().request(CANCEL, { id: oneTime.id }, member.sessionToken),
         harness().request(CHARGE, chargeInput(oneTime.prepaidId, 10), merchant.key),
       ]);
-      const cancelled = cancel.data!.cancelOneTimePrepaidId as boolean;
+      const cancelled =
+        cancel.data!.cancelOneTimePrepaidId.__typename === 'OneTimePrepaidIdCancelled';
       const charged = charge.data!.charge.__typename === 'ChargeSuccess';
       if (charged) expectedBalance -= 10;
 
       expect({ round, cancelled, charged }).toEqual({ round, cancelled: !charged, charged });
+      if (!cancelled)
+        expect(cancel.data!.cancelOneTimePrepaidId.code).toBe('ONE_TIME_ID_NOT_FOUND');
       if (!charged) expect(charge.data!.charge.code).toBe('INVALID_PREPAID_ID');
       expect(await stateOf(oneTime.prepaidId)).toEqual(
         charged ? { status: 'spent', charges: 1 } : { status: 'cancelled', charges: 0 },

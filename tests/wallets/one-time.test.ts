@@ -128,24 +128,36 @@ describe('one-time prepaid IDs', () => {
     const other = await signUp(harness(), 'other');
     const merchant = await harness().createMerchant();
     const oneTime = await createOneTime(member.sessionToken, { amountCap: 100 });
-    const cancel = `mutation C($id: String!) { cancelOneTimePrepaidId(id: $id) }`;
+    const cancel = `mutation C($id: String!) {
+      cancelOneTimePrepaidId(id: $id) {
+        __typename
+        ... on OneTimePrepaidIdCancelled { id }
+        ... on UserError { code }
+      }
+    }`;
+    const notFound = { __typename: 'OneTimeIdNotFoundError', code: 'ONE_TIME_ID_NOT_FOUND' };
 
     const byOther = await harness().request(cancel, { id: oneTime.id }, other.sessionToken);
     const active = await harness().request(LIST, { all: false }, member.sessionToken);
     const byOwner = await harness().request(cancel, { id: oneTime.id }, member.sessionToken);
     const again = await harness().request(cancel, { id: oneTime.id }, member.sessionToken);
+    const malformed = await harness().request(cancel, { id: 'not-an-id' }, member.sessionToken);
     const charge = await harness().request(
       CHARGE,
       chargeInput(oneTime.prepaidId, 50),
       merchant.key,
     );
 
-    expect(byOther.data!.cancelOneTimePrepaidId).toBe(false);
+    expect(byOther.data!.cancelOneTimePrepaidId).toEqual(notFound);
     expect(active.data!.viewer.wallet.oneTimePrepaidIds.map((entry: any) => entry.id)).toEqual([
       oneTime.id,
     ]);
-    expect(byOwner.data!.cancelOneTimePrepaidId).toBe(true);
-    expect(again.data!.cancelOneTimePrepaidId).toBe(false);
+    expect(byOwner.data!.cancelOneTimePrepaidId).toEqual({
+      __typename: 'OneTimePrepaidIdCancelled',
+      id: oneTime.id,
+    });
+    expect(again.data!.cancelOneTimePrepaidId).toEqual(notFound);
+    expect(malformed.data!.cancelOneTimePrepaidId).toEqual(notFound);
     expect(charge.data!.charge.code).toBe('INVALID_PREPAID_ID');
   });
 
