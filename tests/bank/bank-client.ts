@@ -49,6 +49,7 @@ export async function send(
   retryKey: string,
 ): Promise<Answer> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    if (cluster.stopped) throw new Error(`the cluster stopped before ${retryKey} was answered`);
     const urls = cluster.liveUrls();
     if (urls.length === 0) {
       await sleep(50);

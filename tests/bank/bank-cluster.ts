@@ -23,6 +23,8 @@ export interface Instance {
 export class Cluster {
   readonly instances: Instance[] = [];
   kills = 0;
+  /** Set by stop(), so that clients still running after a failure give up. */
+  stopped = false;
 
   constructor(private readonly environment: Record<string, string>) {}
 
@@ -80,6 +82,7 @@ export class Cluster {
 
   /** Stops every instance with SIGTERM and returns their exit codes. */
   async stop(): Promise<Array<number | null>> {
+    this.stopped = true;
     return Promise.all(
       this.instances.map(async (instance) => {
         instance.url = undefined;

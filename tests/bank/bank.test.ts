@@ -34,6 +34,7 @@ const SERVER_ENVIRONMENT = {
     loginPerIp: { points: 1_000_000, durationSeconds: 60 },
     registrationPerIp: { points: 1_000_000, durationSeconds: 60 },
     inquiryPerCaller: { points: 1_000_000, durationSeconds: 60 },
+    transferPerMember: { points: 1_000_000, durationSeconds: 60 },
   }),
   EVENT_POLL_INTERVAL_MS: '200',
 };
@@ -107,11 +108,19 @@ async function runBank(instances: number, label: string): Promise<void> {
           log,
         ),
     );
+    // A client that gives up ends the test at once. Otherwise the other
+    // clients finish their share, the total never reaches the next kill, and
+    // the wait below stays idle until it times out.
+    let clientFailure: unknown;
     const done = Promise.all(clients.map((client) => client.run(perClient)));
+    done.catch((error: unknown) => (clientFailure = error));
     const operationsSoFar = () => [...log.byKind.values()].reduce((sum, count) => sum + count, 0);
     for (let kill = 1; kill <= SETTINGS.kills; kill++) {
       await waitFor(
-        () => operationsSoFar() >= (total * kill) / (SETTINGS.kills + 1),
+        () => {
+          if (clientFailure) throw clientFailure;
+          return operationsSoFar() >= (total * kill) / (SETTINGS.kills + 1);
+        },
         30 * 60_000,
         `kill ${kill}`,
       );
