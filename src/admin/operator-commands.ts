@@ -1,13 +1,10 @@
 import { maskPrepaidId } from '../prepaid/prepaid-id';
 import { UsageError, type AdminCommand, type Values } from './admin-command';
 import type { AdminRuntime } from './admin-runtime';
-import {
-  OperatorInputError,
-  type OperatorActor,
-  type OperatorService,
-  type PrepaidIdStatusOutcome,
-  type WalletStatusOutcome,
-} from './operator.service';
+import type { OperatorActor } from './operator-actor';
+import { OperatorInputError } from './operator-input';
+import type { PrepaidIdStatusOutcome, WalletStatusOutcome } from './operator-status-change';
+import type { OperatorService } from './operator.service';
 
 const CLI: OperatorActor = { via: 'cli' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -8,13 +8,10 @@ import { maskPrepaidId } from '../prepaid/prepaid-id';
 import type { PrepaidIdKind, PrepaidIdStatus } from '../prepaid/prepaid-id.entity';
 import { Direction, toTransactionView } from '../transactions/transaction.type';
 import { WALLET_TYPE_NAME, WalletStatusValue } from '../wallets/wallet.types';
-import {
-  OperatorInputError,
-  type AdjustmentOutcome,
-  type OperatorActor,
-  type PrepaidIdStatusOutcome,
-  type WalletStatusOutcome,
-} from './operator.service';
+import type { OperatorActor } from './operator-actor';
+import type { AdjustmentOutcome } from './operator-adjustment';
+import { OperatorInputError } from './operator-input';
+import type { PrepaidIdStatusOutcome, WalletStatusOutcome } from './operator-status-change';
 import {
   AdjustBalanceInput,
   AdjustBalanceResult,

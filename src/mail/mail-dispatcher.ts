@@ -1,25 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createTransport, type Transporter } from 'nodemailer';
-import { arrayLiteral, sqlFor, type Sql } from '../database/sql';
 import type { Logger } from '../logging/logger';
-import type { MailKind } from './mail-templates';
-
-/** Maximum number of send attempts per mail. A mail whose last attempt fails is marked `failed`. */
-export const MAX_SEND_ATTEMPTS = 5;
+import { MailDelivery } from './mail-delivery';
+import { describeSendError, smtpEndpoint } from './mail-redaction';
 
 const DEFAULT_POLL_INTERVAL_MS = 1_000;
 const DEFAULT_BATCH_SIZE = 10;
 const DEFAULT_RETRY_BASE_DELAY_MS = 60_000;
 const DEFAULT_SEND_TIMEOUT_MS = 30_000;
-// Extra time a claimed batch stays leased beyond the longest its sends can take.
-const LEASE_MARGIN_MS = 60_000;
 // Minimum time between two log lines about failed polls.
 const POLL_ERROR_LOG_INTERVAL_MS = 60_000;
-// Maximum length of the error text stored in mail_outbox.last_error.
-const MAX_ERROR_LENGTH = 1_000;
-const INTERRUPTED_ATTEMPT_ERROR =
-  `attempt ${MAX_SEND_ATTEMPTS} did not finish before its lease expired, ` +
-  'because the sending process stopped or stalled';
 
 export interface MailDispatcherOptions {
   /** Returns a fresh EntityManager for each database step, such as `() => orm.em.fork()`. */
@@ -37,16 +27,6 @@ export interface MailDispatcherOptions {
   retryBaseDelayMs?: number;
   /** Time after which a single send is aborted and counted as failed, in milliseconds (default 30000). */
   sendTimeoutMs?: number;
-}
-
-interface ClaimedMail {
-  id: string;
-  kind: MailKind;
-  to_address: string;
-  subject: string;
-  body_text: string;
-  /** Number of this attempt, already counted by the claim. */
-  attempts: number;
 }
 
 /**
@@ -70,25 +50,30 @@ interface ClaimedMail {
  */
 export class MailDispatcher {
   private readonly transport?: Transporter;
+  private readonly delivery: MailDelivery;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
-  private readonly retryBaseDelayMs: number;
   private readonly sendTimeoutMs: number;
   private pollTimer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private pollAgain = false;
   private started = false;
   private stopped = false;
-  private sent = 0;
-  private kept = 0;
   private failedPolls = 0;
   private lastPollErrorLoggedAt = 0;
 
   constructor(private readonly options: MailDispatcherOptions) {
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-    this.retryBaseDelayMs = options.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_DELAY_MS;
+    const retryBaseDelayMs = options.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_DELAY_MS;
     this.sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
+    this.delivery = new MailDelivery({
+      forkEntityManager: options.forkEntityManager,
+      logger: options.logger,
+      batchSize: this.batchSize,
+      retryBaseDelayMs,
+      sendTimeoutMs: this.sendTimeoutMs,
+    });
     if (options.smtpUrl) {
       this.transport = createTransport(
         {
@@ -115,12 +100,12 @@ export class MailDispatcher {
 
   /** Mails this dispatcher has handed to the SMTP server since it was created. */
   get sentCount(): number {
-    return this.sent;
+    return this.delivery.sentCount;
   }
 
   /** Mails this dispatcher has marked `kept` since it was created. */
   get keptCount(): number {
-    return this.kept;
+    return this.delivery.keptCount;
   }
 
   /** Starts the poll timer and polls right away. */
@@ -165,7 +150,10 @@ export class MailDispatcher {
     await this.polling;
     this.transport?.close();
     if (this.started)
-      this.options.logger.info({ sent: this.sent, kept: this.kept }, 'mail dispatcher stopped');
+      this.options.logger.info(
+        { sent: this.sentCount, kept: this.keptCount },
+        'mail dispatcher stopped',
+      );
   }
 
   private async poll(): Promise<void> {
@@ -199,250 +187,23 @@ export class MailDispatcher {
   private async dispatchDueMails(): Promise<void> {
     for (;;) {
       if (this.stopped) return;
-      const count = this.transport ? await this.sendBatch(this.transport) : await this.keepBatch();
+      const count = this.transport
+        ? await this.sendBatch(this.transport)
+        : await this.delivery.keepBatch();
       if (count < this.batchSize) return;
     }
   }
 
   /** Sends one claimed batch and returns the number of rows claimed. */
   private async sendBatch(transport: Transporter): Promise<number> {
-    const batch = await this.claimDueMails();
+    const batch = await this.delivery.claimDueMails();
     for (const [index, mail] of batch.entries()) {
       if (this.stopped) {
-        await this.release(batch.slice(index));
+        await this.delivery.release(batch.slice(index));
         break;
       }
-      await this.send(transport, mail);
+      await this.delivery.send(transport, mail);
     }
     return batch.length;
   }
-
-  /**
-   * Leases up to one batch of due rows to this dispatcher and counts their
-   * attempt. Rows whose last allowed attempt never finished are marked
-   * `failed` instead.
-   */
-  private async claimDueMails(): Promise<ClaimedMail[]> {
-    const leaseMs = this.batchSize * this.sendTimeoutMs + LEASE_MARGIN_MS;
-    const { claimed, abandoned } = await this.options
-      .forkEntityManager()
-      .transactional(async (em) => {
-        const sql = sqlFor(em);
-        const due = await this.lockDueRows(sql);
-        const exhausted = due
-          .filter((row) => row.attempts >= MAX_SEND_ATTEMPTS)
-          .map((row) => row.id);
-        const claimable = due
-          .filter((row) => row.attempts < MAX_SEND_ATTEMPTS)
-          .map((row) => row.id);
-
-        let abandoned: Array<{ id: string; kind: MailKind; to_address: string; attempts: number }> =
-          [];
-        if (exhausted.length > 0) {
-          abandoned = await sql.query(
-            `UPDATE mail_outbox SET status = 'failed', last_error = ?
-            WHERE id = ANY(?::bigint[])
-            RETURNING id, kind, to_address, attempts`,
-            [INTERRUPTED_ATTEMPT_ERROR, arrayLiteral(exhausted)],
-          );
-        }
-
-        let claimed: ClaimedMail[] = [];
-        if (claimable.length > 0) {
-          claimed = await sql.query<ClaimedMail>(
-            `UPDATE mail_outbox
-              SET attempts = attempts + 1,
-                  next_attempt_at = now() + ?::double precision * interval '1 millisecond'
-            WHERE id = ANY(?::bigint[])
-            RETURNING id, kind, to_address, subject, body_text, attempts`,
-            [leaseMs, arrayLiteral(claimable)],
-          );
-        }
-        return { claimed, abandoned };
-      });
-
-    for (const row of abandoned) {
-      this.options.logger.error(
-        {
-          mailId: row.id,
-          kind: row.kind,
-          toDomain: domainOf(row.to_address),
-          attempts: row.attempts,
-        },
-        'mail marked failed because its last attempt was interrupted',
-      );
-    }
-    return claimed.sort(byId);
-  }
-
-  private async send(transport: Transporter, mail: ClaimedMail): Promise<void> {
-    try {
-      await transport.sendMail({
-        to: mail.to_address,
-        subject: mail.subject,
-        text: mail.body_text,
-        signal: AbortSignal.timeout(this.sendTimeoutMs),
-      });
-    } catch (error) {
-      await this.recordFailure(mail, error);
-      return;
-    }
-    this.sent++;
-    try {
-      await sqlFor(this.options.forkEntityManager()).query(
-        // The body goes once the SMTP server has it: it may hold a single-use
-        // token, which the table should not keep. Kept mails (no SMTP) keep
-        // their body, because developers read them there.
-        `UPDATE mail_outbox SET status = 'sent', sent_at = now(), body_text = '[removed after sending]'
-          WHERE id = ? AND status = 'pending'`,
-        [mail.id],
-      );
-    } catch (error) {
-      this.options.logger.error(
-        { mailId: mail.id, kind: mail.kind, err: error },
-        'mail was sent but marking it sent failed; it will be sent again when its lease expires',
-      );
-      throw error;
-    }
-    this.options.logger.debug(
-      {
-        mailId: mail.id,
-        kind: mail.kind,
-        toDomain: domainOf(mail.to_address),
-        attempt: mail.attempts,
-      },
-      'mail sent',
-    );
-  }
-
-  /**
-   * Stores the error and schedules the next attempt with exponential backoff,
-   * or marks the mail `failed` after its last attempt. The update applies only
-   * while the row is still this dispatcher's claim.
-   */
-  private async recordFailure(mail: ClaimedMail, error: unknown): Promise<void> {
-    const details = describeSendError(error);
-    const final = mail.attempts >= MAX_SEND_ATTEMPTS;
-    const retryInMs = this.retryBaseDelayMs * 2 ** (mail.attempts - 1);
-    await sqlFor(this.options.forkEntityManager()).query(
-      `UPDATE mail_outbox
-          SET last_error = ?,
-              status = CASE WHEN ?::boolean THEN 'failed' ELSE 'pending' END,
-              next_attempt_at = CASE WHEN ?::boolean THEN next_attempt_at
-                                     ELSE now() + ?::double precision * interval '1 millisecond' END
-        WHERE id = ? AND status = 'pending' AND attempts = ?`,
-      [storedErrorText(error), final, final, retryInMs, mail.id, mail.attempts],
-    );
-    const context = {
-      mailId: mail.id,
-      kind: mail.kind,
-      toDomain: domainOf(mail.to_address),
-      attempt: mail.attempts,
-      err: details,
-    };
-    if (final) {
-      this.options.logger.error(
-        context,
-        `sending mail failed after ${MAX_SEND_ATTEMPTS} attempts; marked failed`,
-      );
-    } else {
-      this.options.logger.warn({ ...context, retryInMs }, 'sending mail failed; retrying later');
-    }
-  }
-
-  /** Returns claimed but unsent mails to the outbox at once, without counting their attempt. */
-  private async release(mails: ClaimedMail[]): Promise<void> {
-    await sqlFor(this.options.forkEntityManager()).query(
-      `UPDATE mail_outbox SET attempts = attempts - 1, next_attempt_at = now()
-        WHERE id = ANY(?::bigint[]) AND status = 'pending'`,
-      [arrayLiteral(mails.map((mail) => mail.id))],
-    );
-  }
-
-  /** Marks one batch of due rows `kept` and logs each; returns the number of rows marked. */
-  private async keepBatch(): Promise<number> {
-    const rows = await this.options.forkEntityManager().transactional(async (em) => {
-      const sql = sqlFor(em);
-      const due = await this.lockDueRows(sql);
-      if (due.length === 0) return [];
-      return sql.query<{ id: string; kind: MailKind; to_address: string; subject: string }>(
-        `UPDATE mail_outbox SET status = 'kept'
-          WHERE id = ANY(?::bigint[])
-          RETURNING id, kind, to_address, subject`,
-        [arrayLiteral(due.map((row) => row.id))],
-      );
-    });
-    for (const row of rows.sort(byId)) {
-      this.kept++;
-      this.options.logger.info(
-        {
-          mailId: row.id,
-          kind: row.kind,
-          subject: row.subject,
-          toDomain: domainOf(row.to_address),
-        },
-        'mail kept in the outbox, not sent, because SMTP_URL is unset',
-      );
-    }
-    return rows.length;
-  }
-
-  /** Locks up to one batch of due rows in the caller's transaction, skipping rows locked by another dispatcher. */
-  private lockDueRows(sql: Sql): Promise<Array<{ id: string; attempts: number }>> {
-    return sql.query<{ id: string; attempts: number }>(
-      `SELECT id, attempts FROM mail_outbox
-        WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at, id
-        LIMIT ?
-        FOR UPDATE SKIP LOCKED`,
-      [this.batchSize],
-    );
-  }
-}
-
-function byId(a: { id: string }, b: { id: string }): number {
-  return Number(BigInt(a.id) - BigInt(b.id));
-}
-
-/** Returns the domain of an address, which is all of it that the logs may show. */
-export function domainOf(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
-}
-
-// Matches the local part of an address and its @, for masking addresses in
-// SMTP replies such as "550 5.1.1 <alice@example.com>: mailbox unavailable".
-const LOCAL_PART = /[^\s<>()[\]\\,;:"'@]+@/g;
-
-function maskAddresses(text: string): string {
-  return text.replace(LOCAL_PART, '[redacted]@');
-}
-
-/**
- * Returns the parts of a send error that are safe to log. nodemailer's errors
- * carry the recipients and the server's reply, which can contain the full
- * address, so only these fields are kept, with addresses masked.
- */
-function describeSendError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: maskAddresses(String(error)) };
-  const smtp = error as Error & { code?: string; responseCode?: number; command?: string };
-  return {
-    type: smtp.name,
-    message: maskAddresses(smtp.message),
-    code: smtp.code,
-    responseCode: smtp.responseCode,
-    command: smtp.command === undefined ? undefined : maskAddresses(smtp.command),
-  };
-}
-
-/** Returns the error text for mail_outbox.last_error, unmasked, because that row contains the address anyway. */
-function storedErrorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.slice(0, MAX_ERROR_LENGTH);
-}
-
-/** Returns host and port of an SMTP URL, without its credentials. */
-function smtpEndpoint(smtpUrl: string): string {
-  const url = new URL(smtpUrl);
-  return `${url.protocol}//${url.host}`;
 }

@@ -7,12 +7,8 @@ import {
   TransactionKind,
   TRANSACTION_TYPE_NAME,
 } from '../transactions/transaction.type';
-import type {
-  AuthorizeOutcome,
-  CaptureOutcome,
-  SettlementFailure,
-  VoidOutcome,
-} from './authorization.service';
+import type { SettlementFailure } from './authorization-settlement.service';
+import type { AuthorizeOutcome, CaptureOutcome, VoidOutcome } from './authorization.service';
 import {
   AuthorizationExpiredError,
   AuthorizationNotFoundError,

@@ -6,11 +6,8 @@ import { UsageError } from '../../src/admin/commands';
 import { MAIL_COMMANDS } from '../../src/admin/mail-commands';
 import { ormOptions } from '../../src/database/orm-options';
 import { sqlFor } from '../../src/database/sql';
-import {
-  MailDispatcher,
-  MAX_SEND_ATTEMPTS,
-  type MailDispatcherOptions,
-} from '../../src/mail/mail-dispatcher';
+import { MAX_SEND_ATTEMPTS } from '../../src/mail/mail-delivery';
+import { MailDispatcher, type MailDispatcherOptions } from '../../src/mail/mail-dispatcher';
 import {
   alreadyRegisteredMail,
   passwordChangedMail,
