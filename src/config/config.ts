@@ -1,6 +1,7 @@
 import { bool, cleanEnv, json, makeValidator, port, str, url } from 'envalid';
 import { DEFAULT_LIMITS, type LimitName, type LimitRule } from '../rate-limit/rate-limits';
 import type { OperationLimits } from '../server/abuse-limits';
+import type { SocketLimits } from '../server/socket-limits';
 
 /** Raised when an environment variable is missing or invalid; the message names each variable. */
 export class ConfigError extends Error {
@@ -98,6 +99,9 @@ const specs = {
   GRAPHQL_MAX_ROOT_FIELDS: positiveInteger({ default: 30 }),
   GRAPHQL_MAX_DIRECTIVES: positiveInteger({ default: 10 }),
   GRAPHQL_MAX_TOKENS: positiveInteger({ default: 3_000 }),
+  WS_MAX_OPERATIONS_PER_CONNECTION: positiveInteger({ default: 25 }),
+  WS_MAX_CONNECTIONS_PER_MEMBER: positiveInteger({ default: 10 }),
+  WS_MAX_CONNECTIONS_PER_MERCHANT: positiveInteger({ default: 1_000 }),
   RATE_LIMITS: json<Partial<Record<LimitName, LimitRule>>>({
     default: {},
     desc: 'JSON overrides of rate limits, e.g. {"loginPerIp":{"points":50,"durationSeconds":900}}',
@@ -144,6 +148,8 @@ export interface AppConfig {
   oneTimeIdMaxMinutes: number;
   /** Largest operations the API executes, over HTTP and WebSocket. */
   operationLimits: OperationLimits;
+  /** Limits of graphql-ws connections, per server process. */
+  socketLimits: SocketLimits;
   /** Overrides of the default rate limits, by limit name. */
   rateLimits: Partial<Record<LimitName, LimitRule>>;
 }
@@ -205,6 +211,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       maxRootFields: env.GRAPHQL_MAX_ROOT_FIELDS,
       maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
       maxTokens: env.GRAPHQL_MAX_TOKENS,
+    },
+    socketLimits: {
+      operationsPerSocket: env.WS_MAX_OPERATIONS_PER_CONNECTION,
+      socketsPerMember: env.WS_MAX_CONNECTIONS_PER_MEMBER,
+      socketsPerMerchant: env.WS_MAX_CONNECTIONS_PER_MERCHANT,
     },
     rateLimits: checkRateLimits(env.RATE_LIMITS),
   };

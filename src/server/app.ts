@@ -132,6 +132,7 @@ async function listen(
 
   const wsCleanup = serveGraphqlWs(wsServer, schema, dependencies, {
     limits: config.operationLimits,
+    sockets: config.socketLimits,
     hideSuggestions: config.nodeEnv === 'production',
     introspection: config.introspection,
     clientAddress: clientAddressOf(app),

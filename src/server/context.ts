@@ -79,6 +79,8 @@ export type ConnectionState = Record<PropertyKey, unknown> & {
   token?: string;
   ip?: string;
   userAgent?: string;
+  /** Releases the connection's place in its caller's count when it closes. */
+  releaseSocket?: () => void;
 };
 
 /**

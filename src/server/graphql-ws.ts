@@ -6,9 +6,10 @@ import {
   type DocumentNode,
   type GraphQLSchema,
 } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import type { WebSocketServer } from 'ws';
-import type { RequestContext } from '../graphql/context';
+import { WebSocket, type WebSocketServer } from 'ws';
+import type { Caller, RequestContext } from '../graphql/context';
 import { allRules, parseWithLimit, type OperationLimits } from './abuse-limits';
 import {
   connectionState,
@@ -17,6 +18,7 @@ import {
   type ContextDependencies,
 } from './context';
 import { isClientError, maskError } from './errors';
+import { operationLimitError, SocketCounter, type SocketLimits } from './socket-limits';
 
 /**
  * Serves graphql-ws on the WebSocket server. The connection is authenticated
@@ -34,6 +36,7 @@ export function serveGraphqlWs(
   dependencies: ContextDependencies,
   options: {
     limits: OperationLimits;
+    sockets: SocketLimits;
     hideSuggestions: boolean;
     /** Off: introspection is rejected, as Apollo Server rejects it on HTTP. */
     introspection: boolean;
@@ -49,6 +52,7 @@ export function serveGraphqlWs(
     if (!options.hideSuggestions) return formatted;
     return { ...formatted, message: formatted.message.replace(/ ?Did you mean .*\?$/, '') };
   };
+  const sockets = new SocketCounter(options.sockets);
   return useServer<Record<string, unknown>, ConnectionState>(
     {
       schema,
@@ -63,13 +67,39 @@ export function serveGraphqlWs(
               dependencies,
             ),
           );
-          // Every subscription belongs to a merchant or a member.
-          return ctx.extra.caller?.kind !== 'anonymous';
         } catch {
           return false;
         }
+        // Every subscription belongs to a merchant or a member.
+        const caller = ctx.extra.caller;
+        if (!caller || caller.kind === 'anonymous') return false;
+
+        const release = sockets.acquire(caller);
+        if (!release) {
+          dependencies.logger.warn(
+            { caller: callerLabel(caller) },
+            'WebSocket connection rejected: the caller has too many open connections',
+          );
+          ctx.extra.socket.close(CloseCode.Forbidden, 'Too many connections for this caller');
+          return false;
+        }
+        // The socket may have closed while the token was checked, and then
+        // onClose has run already and would never release the count.
+        if (ctx.extra.socket.readyState !== WebSocket.OPEN) {
+          release();
+          return false;
+        }
+        ctx.extra.releaseSocket = release;
+        return true;
       },
+      onClose: (ctx) => ctx.extra.releaseSocket?.(),
       onSubscribe: async (ctx, _id, payload) => {
+        const tooMany = operationLimitError(
+          Object.keys(ctx.subscriptions).length,
+          options.sockets.operationsPerSocket,
+        );
+        if (tooMany) return [tooMany];
+
         let document: DocumentNode;
         try {
           document = parseWithLimit(payload.query, options.limits.maxTokens);
@@ -131,4 +161,11 @@ function withCode(error: GraphQLError, code: string): GraphQLError {
     originalError: error.originalError,
     extensions: { ...error.extensions, code },
   });
+}
+
+/** Names the caller in a log line without its token. */
+function callerLabel(caller: Caller): string {
+  if (caller.kind === 'member') return `member:${caller.memberId}`;
+  if (caller.kind === 'merchant') return `merchant:${caller.merchantId}`;
+  return 'anonymous';
 }

@@ -1,0 +1,150 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { useHarness, waitFor } from '../support/harness';
+import { signUp } from '../support/members';
+
+const harness = useHarness(
+  {
+    WS_MAX_OPERATIONS_PER_CONNECTION: '3',
+    WS_MAX_CONNECTIONS_PER_MEMBER: '2',
+    WS_MAX_CONNECTIONS_PER_MERCHANT: '2',
+  },
+  { smtp: true },
+);
+
+const BALANCE = 'subscription { balanceChanged { balanceAvailable } }';
+
+interface Connection {
+  client: Client;
+  closed?: { code: number; reason: string };
+}
+
+const clients: Client[] = [];
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.dispose()));
+});
+
+/** Opens a connection at once and resolves when the server accepts or closes it. */
+function connect(token: string): Promise<Connection> {
+  const client = createClient({
+    url: harness().server.wsUrl,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+    lazy: false,
+    // The close is what the test expects; graphql-ws would print it.
+    onNonLazyError: () => undefined,
+  });
+  clients.push(client);
+  return new Promise((resolve) => {
+    client.on('connected', () => resolve({ client }));
+    client.on('closed', (event) => {
+      const { code, reason } = event as { code: number; reason: string };
+      resolve({ client, closed: { code, reason } });
+    });
+  });
+}
+
+/** Connects until the server has released a closed connection's place. */
+async function connectAfterRelease(token: string): Promise<Connection> {
+  let connection: Connection | undefined;
+  await waitFor(
+    async () => {
+      connection = await connect(token);
+      if (connection.closed) await connection.client.dispose();
+      return !connection.closed;
+    },
+    5_000,
+    'a free connection place',
+  );
+  return connection!;
+}
+
+/** Subscribes and resolves with the errors if the server rejects the subscription. */
+function subscribe(client: Client, query: string) {
+  let rejected: unknown[] | undefined;
+  const unsubscribe = client.subscribe(
+    { query },
+    {
+      next: () => undefined,
+      error: (errors) => (rejected = errors as unknown[]),
+      complete: () => undefined,
+    },
+  );
+  return { unsubscribe, rejected: () => rejected };
+}
+
+describe('operations per connection', () => {
+  test('fourth subscription on a connection is rejected', async () => {
+    const member = await signUp(harness(), 'many-subs');
+    const { client } = await connect(member.sessionToken);
+    const before = harness().services.hub.activeCount;
+
+    const running = [1, 2, 3].map(() => subscribe(client, BALANCE));
+    await harness().waitForSubscribers(before + 3);
+    const fourth = subscribe(client, BALANCE);
+    await waitFor(() => fourth.rejected() !== undefined, 5_000, 'the fourth subscription to fail');
+
+    const [error] = fourth.rejected() as Array<{ message: string; extensions: { code: string } }>;
+    expect(error!.extensions.code).toBe('TOO_MANY_OPERATIONS');
+    expect(error!.message).toBe(
+      'Too many operations on this connection: at most 3 may run at once. Complete one first, or open another connection.',
+    );
+    expect(harness().services.hub.activeCount).toBe(before + 3);
+    expect(running.map((subscription) => subscription.rejected())).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+
+    // Completing one frees its place on the connection.
+    running[0]!.unsubscribe();
+    await waitFor(
+      () => harness().services.hub.activeCount === before + 2,
+      5_000,
+      'the completed subscription to end',
+    );
+    const replacement = subscribe(client, BALANCE);
+    await harness().waitForSubscribers(before + 3);
+    expect(replacement.rejected()).toBeUndefined();
+  });
+});
+
+describe('connections per caller', () => {
+  test('third connection of a member is closed', async () => {
+    const member = await signUp(harness(), 'many-sockets');
+    const other = await signUp(harness(), 'other-sockets');
+
+    const first = await connect(member.sessionToken);
+    const second = await connect(member.sessionToken);
+    const third = await connect(member.sessionToken);
+    const otherMember = await connect(other.sessionToken);
+
+    expect(first.closed).toBeUndefined();
+    expect(second.closed).toBeUndefined();
+    expect(third.closed).toEqual({ code: 4403, reason: 'Too many connections for this caller' });
+    expect(otherMember.closed).toBeUndefined();
+
+    // Closing a connection frees its place.
+    await first.client.dispose();
+    const replacement = await connectAfterRelease(member.sessionToken);
+    expect(replacement.closed).toBeUndefined();
+  });
+
+  test('merchant limit counts every key of the merchant', async () => {
+    const merchant = await harness().createMerchant('Socket Shop');
+    const secondKey = await harness().services.apiKeys.create(
+      harness().sql(),
+      merchant.id,
+      'second',
+    );
+
+    const first = await connect(merchant.key);
+    const second = await connect(secondKey.key);
+    const third = await connect(merchant.key);
+
+    expect(first.closed).toBeUndefined();
+    expect(second.closed).toBeUndefined();
+    expect(third.closed).toEqual({ code: 4403, reason: 'Too many connections for this caller' });
+  });
+});
