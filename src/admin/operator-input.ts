@@ -46,10 +46,23 @@ export function checkReason(reason: string): string {
   return trimmed;
 }
 
+/**
+ * Returns the username trimmed, or raises OperatorInputError when it is
+ * empty, too long or contains characters that no username has. Postgres rejects
+ * a NUL byte in a query parameter, so it must not reach the look-up.
+ */
 export function checkUsername(username: string): string {
   const trimmed = username.trim();
-  if (trimmed.length < 1 || trimmed.length > MAX_USERNAME_LENGTH) {
-    throw new OperatorInputError('username', 'username is required');
+  if (
+    trimmed.length < 1 ||
+    trimmed.length > MAX_USERNAME_LENGTH ||
+    /[\x00-\x1f\x7f]/.test(trimmed) ||
+    hasLoneSurrogate(trimmed)
+  ) {
+    throw new OperatorInputError(
+      'username',
+      `username is required: 1 to ${MAX_USERNAME_LENGTH} characters without control characters`,
+    );
   }
   return trimmed;
 }

@@ -32,7 +32,8 @@ export class AuthorizeInput {
 
   @Field(() => GraphQLJSONObject, {
     nullable: true,
-    description: 'Up to 4 KB of JSON, returned as given.',
+    description:
+      'Up to 4 KB of JSON, returned with the same keys and values; Postgres may reorder the keys.',
   })
   metadata?: Record<string, unknown> | null;
 }

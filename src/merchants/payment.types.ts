@@ -26,7 +26,8 @@ export class ChargeInput {
 
   @Field(() => GraphQLJSONObject, {
     nullable: true,
-    description: 'Up to 4 KB of JSON, returned as given.',
+    description:
+      'Up to 4 KB of JSON, returned with the same keys and values; Postgres may reorder the keys.',
   })
   metadata?: Record<string, unknown> | null;
 }

@@ -22,14 +22,16 @@ export function checkIdempotencyKey(key: string): void {
   }
 }
 
+/** Throws BAD_USER_INPUT unless the reference is 1 to 255 characters of text on one line. */
 export function checkOrderReference(reference: string): void {
   if (
     reference.trim().length < 1 ||
     reference.length > MAX_REFERENCE_LENGTH ||
-    /[\x00-\x1f\x7f]/.test(reference)
+    /[\x00-\x1f\x7f]/.test(reference) ||
+    hasLoneSurrogate(reference)
   ) {
     throw badUserInput(
-      `orderReference must be 1 to ${MAX_REFERENCE_LENGTH} characters without control characters`,
+      `orderReference must be 1 to ${MAX_REFERENCE_LENGTH} characters of well-formed text without control characters`,
       'orderReference',
     );
   }

@@ -4,7 +4,7 @@ export const PREPAID_ID_LENGTH = 16;
 
 /**
  * Returns the canonical 16 digits of a prepaid ID typed by a person, who may
- * group the digits with spaces or hyphens, or undefined if it is not 16 digits.
+ * group the digits with whitespace or hyphens, or undefined if it is not 16 digits.
  * The check digit is not verified here.
  */
 export function normalisePrepaidId(input: string): string | undefined {

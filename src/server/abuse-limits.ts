@@ -112,7 +112,8 @@ export function nestingDepth(source: string): number {
   for (let index = 0; index < source.length; index++) {
     const character = source[index];
     if (character === '#') {
-      while (index < source.length && source[index] !== '\n') index++;
+      // A comment ends at a line feed or a carriage return, as in the GraphQL grammar.
+      while (index < source.length && source[index] !== '\n' && source[index] !== '\r') index++;
     } else if (character === '"') {
       const block = source.startsWith('"""', index);
       const end = block ? '"""' : '"';

@@ -509,6 +509,20 @@ describe('freezing wallets', () => {
     );
     expect(data!.freezeWallet).toMatchObject({ __typename: 'NotFoundError', code: 'NOT_FOUND' });
   });
+
+  // A NUL byte reached Postgres, which rejected it, and the caller got an internal error.
+  test('freeze rejects a NUL in the username', async () => {
+    const operator = await newOperator('nul-freezer');
+
+    const { data, errors } = await harness().request(
+      FREEZE,
+      { input: { username: 'a\u0000b', reason: 'test' } },
+      operator.sessionToken,
+    );
+
+    expect(data?.freezeWallet ?? null).toBeNull();
+    expect(errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'username' });
+  });
 });
 
 describe('balance adjustments', () => {

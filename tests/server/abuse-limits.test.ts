@@ -57,6 +57,13 @@ const CASES: Array<[string, string, string]> = [
     `{ wallet(id: ${'['.repeat(3_000)}1${']'.repeat(3_000)}) { id } }`,
     'QUERY_TOO_DEEP',
   ],
+  // A comment ends at a carriage return too: the nesting check once read on
+  // to the next line feed and skipped the brackets.
+  [
+    'nested too deep after a comment ended by a carriage return',
+    `{ wallet(id: #\r${'['.repeat(3_000)}1${']'.repeat(3_000)}) { id } }`,
+    'QUERY_TOO_DEEP',
+  ],
 ];
 
 describe('operation limits over HTTP', () => {

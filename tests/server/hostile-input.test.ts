@@ -139,6 +139,24 @@ describe('input that reached the database as an internal error', () => {
     expect(await harness().balanceOf(card!)).toBe(1_000);
   });
 
+  test('rejects a lone surrogate in an order reference', async () => {
+    const merchant = await harness().createMerchant();
+    const [card] = await harness().issueCards(1, 1_000);
+
+    const { data, errors } = await harness().request(
+      CHARGE,
+      chargeInput(card!, 100, { orderReference: 'a\ud800b' }),
+      merchant.key,
+    );
+
+    expect(data?.charge ?? null).toBeNull();
+    expect(errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'orderReference',
+    });
+    expect(await harness().balanceOf(card!)).toBe(1_000);
+  });
+
   test('rejects control characters in a description', async () => {
     const merchant = await harness().createMerchant();
     const [card] = await harness().issueCards(1, 1_000);
