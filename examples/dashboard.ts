@@ -140,6 +140,12 @@ function chooseSubscription(): Subscription {
   );
 }
 
+/** Returns the message of an error, or of the error event a WebSocket emits when it cannot connect. */
+function describeError(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message !== '' ? message : String(error);
+}
+
 function isCloseEvent(value: unknown): value is { code: number; reason: string } {
   return typeof value === 'object' && value !== null && 'code' in value && 'reason' in value;
 }
@@ -225,9 +231,23 @@ function watch(url: string, subscription: Subscription, maxEvents?: number): Pro
         },
         error: (error) => {
           if (finished) return;
-          if (isCloseEvent(error) && error.code === CloseCode.Forbidden) {
+          if (
+            isCloseEvent(error) &&
+            error.code === CloseCode.Forbidden &&
+            error.reason !== 'Forbidden'
+          ) {
+            // The server names the reason, such as too many connections for the caller.
+            console.error(
+              `error: the server closed the connection (close code 4403): ${error.reason}`,
+            );
+          } else if (isCloseEvent(error) && error.code === CloseCode.Forbidden) {
             console.error(
               'error: the server rejected the credentials (close code 4403); check SESSION_TOKEN or API_KEY',
+            );
+          } else if (isCloseEvent(error) && error.code === CloseCode.Unauthorized) {
+            // The session ended or the key was revoked: the same outcome as a completed subscription.
+            console.error(
+              'error: the server ended the subscription: the session ended or the API key was revoked',
             );
           } else if (Array.isArray(error)) {
             const [first] = error as Array<{ message: string; extensions?: { code?: string } }>;
@@ -235,7 +255,7 @@ function watch(url: string, subscription: Subscription, maxEvents?: number): Pro
           } else {
             const detail = isCloseEvent(error)
               ? `close code ${error.code} ${error.reason}`
-              : String(error);
+              : describeError(error);
             console.error(`error: the subscription failed (${detail})`);
           }
           finish(1);

@@ -115,6 +115,8 @@ function keyOf(topic: EventTopic): string {
  */
 export class EventHub {
   private readonly byTopic = new Map<string, Set<Subscriber>>();
+  /** Other things that end with a session or an API key, such as WebSocket connections. */
+  private readonly closers = new Map<string, Set<() => void>>();
 
   /**
    * Registers a subscriber that buffers events until `activate` gives it the
@@ -153,6 +155,24 @@ export class EventHub {
     return count;
   }
 
+  /**
+   * Registers `close` to run when the tag is closed, as its subscriptions
+   * are, and returns the function that unregisters it.
+   */
+  hold(tag: string, close: () => void): () => void {
+    let set = this.closers.get(tag);
+    if (!set) {
+      set = new Set();
+      this.closers.set(tag, set);
+    }
+    set.add(close);
+    return () => {
+      const current = this.closers.get(tag);
+      current?.delete(close);
+      if (current?.size === 0) this.closers.delete(tag);
+    };
+  }
+
   /** Distinct tags of the live subscribers that start with `prefix`. */
   tags(prefix: string): string[] {
     const found = new Set<string>();
@@ -163,11 +183,17 @@ export class EventHub {
     return [...found];
   }
 
-  /** Ends the subscriptions carrying the given tag. */
+  /** Tags that `hold` registered and that start with `prefix`. */
+  heldTags(prefix: string): string[] {
+    return [...this.closers.keys()].filter((tag) => tag.startsWith(prefix));
+  }
+
+  /** Ends the subscriptions carrying the given tag, and runs its holders' close functions. */
   closeTagged(tag: string): void {
     for (const set of this.byTopic.values()) {
       for (const subscriber of [...set]) if (subscriber.tag === tag) subscriber.close();
     }
+    for (const close of [...(this.closers.get(tag) ?? [])]) close();
   }
 
   closeAll(): void {

@@ -1,3 +1,4 @@
+import type { RunningOperations } from './socket-limits';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -81,6 +82,8 @@ export type ConnectionState = Record<PropertyKey, unknown> & {
   userAgent?: string;
   /** Releases the connection's place in its caller's count when it closes. */
   releaseSocket?: () => void;
+  /** The operations running on the connection, set once it is accepted. */
+  operations?: RunningOperations;
 };
 
 /**

@@ -1,12 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  execute,
+  getOperationAST,
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
+  subscribe,
   validate,
   type DocumentNode,
+  type ExecutionArgs,
   type GraphQLSchema,
 } from 'graphql';
-import { CloseCode } from 'graphql-ws';
+import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, type WebSocketServer } from 'ws';
 import type { Caller, RequestContext } from '../graphql/context';
@@ -18,7 +22,7 @@ import {
   type ContextDependencies,
 } from './context';
 import { isClientError, maskError } from './errors';
-import { operationLimitError, SocketCounter, type SocketLimits } from './socket-limits';
+import { endingWith, RunningOperations, SocketCounter, type SocketLimits } from './socket-limits';
 
 /**
  * Serves graphql-ws on the WebSocket server. The connection is authenticated
@@ -53,6 +57,46 @@ export function serveGraphqlWs(
     return { ...formatted, message: formatted.message.replace(/ ?Did you mean .*\?$/, '') };
   };
   const sockets = new SocketCounter(options.sockets);
+  const ends = new WeakMap<object, () => void>();
+
+  /** Parses, validates and authenticates one operation, or returns the errors to send. */
+  const prepare = async (
+    state: ConnectionState,
+    payload: SubscribePayload,
+  ): Promise<GraphQLError[] | (ExecutionArgs & { contextValue: RequestContext })> => {
+    let document: DocumentNode;
+    try {
+      document = parseWithLimit(payload.query, options.limits.maxTokens);
+    } catch (error) {
+      return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+    }
+    const errors = validate(schema, document, rules);
+    if (errors.length > 0)
+      return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+    // graphql-ws skips execution and sends nothing when the name matches no
+    // operation, and the operation would then never end.
+    if (!getOperationAST(document, payload.operationName)) {
+      return [
+        new GraphQLError('The document has no operation of that name, or several without one.', {
+          extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+        }),
+      ];
+    }
+    let contextValue: RequestContext;
+    try {
+      contextValue = await wsContext(state, dependencies);
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+    return {
+      schema,
+      document,
+      variableValues: payload.variables,
+      operationName: payload.operationName,
+      contextValue,
+    };
+  };
   return useServer<Record<string, unknown>, ConnectionState>(
     {
       schema,
@@ -89,40 +133,56 @@ export function serveGraphqlWs(
           release();
           return false;
         }
-        ctx.extra.releaseSocket = release;
+        // Ending the session or revoking the key closes the connection, so
+        // that it stops counting against the caller's limit.
+        const socket = ctx.extra.socket;
+        const unhold = dependencies.services.hub.hold(tokenTag(caller), () =>
+          socket.close(CloseCode.Unauthorized, 'Session ended or API key revoked'),
+        );
+        ctx.extra.releaseSocket = () => {
+          unhold();
+          release();
+        };
+        ctx.extra.operations = new RunningOperations(options.sockets.operationsPerSocket);
         return true;
       },
       onClose: (ctx) => ctx.extra.releaseSocket?.(),
-      onSubscribe: async (ctx, _id, payload) => {
-        const tooMany = operationLimitError(
-          Object.keys(ctx.subscriptions).length,
-          options.sockets.operationsPerSocket,
-        );
-        if (tooMany) return [tooMany];
-
-        let document: DocumentNode;
+      onSubscribe: async (ctx, id, payload) => {
+        const end = ctx.extra.operations!.start(id);
+        if (end instanceof GraphQLError) return [end];
         try {
-          document = parseWithLimit(payload.query, options.limits.maxTokens);
+          const prepared = await prepare(ctx.extra, payload);
+          if (Array.isArray(prepared)) end();
+          else ends.set(prepared.contextValue, end);
+          return prepared;
         } catch (error) {
-          return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
-        }
-        const errors = validate(schema, document, rules);
-        if (errors.length > 0)
-          return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
-        let contextValue: RequestContext;
-        try {
-          contextValue = await wsContext(ctx.extra, dependencies);
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
+          end();
           throw error;
         }
-        return {
-          schema,
-          document,
-          variableValues: payload.variables,
-          operationName: payload.operationName,
-          contextValue,
-        };
+      },
+      // The operation counts until its execution ends, not until the client
+      // completes its id.
+      execute: async (args) => {
+        try {
+          return await execute(args);
+        } finally {
+          ends.get(args.contextValue as object)?.();
+        }
+      },
+      subscribe: async (args) => {
+        const end = ends.get(args.contextValue as object) ?? (() => undefined);
+        let result: Awaited<ReturnType<typeof subscribe>>;
+        try {
+          result = await subscribe(args);
+        } catch (error) {
+          end();
+          throw error;
+        }
+        if (!(Symbol.asyncIterator in result)) {
+          end();
+          return result;
+        }
+        return endingWith(result, end);
       },
       onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors) return;
@@ -168,4 +228,9 @@ function callerLabel(caller: Caller): string {
   if (caller.kind === 'member') return `member:${caller.memberId}`;
   if (caller.kind === 'merchant') return `merchant:${caller.merchantId}`;
   return 'anonymous';
+}
+
+/** Returns the hub tag of the session or API key that authenticated a connection. */
+function tokenTag(caller: Exclude<Caller, { kind: 'anonymous' }>): string {
+  return caller.kind === 'member' ? `session:${caller.sessionId}` : `api-key:${caller.apiKeyId}`;
 }

@@ -9,10 +9,10 @@ const SESSION_TAG = 'session:';
 const API_KEY_TAG = 'api-key:';
 
 /**
- * Closes subscriptions whose session expired or whose API key was revoked,
- * and counts an open subscription as use of its session so that a watching
- * dashboard does not hit the idle timeout. Ended sessions and revoked keys
- * close their subscriptions at once through a NOTIFY; this sweep covers
+ * Closes subscriptions and WebSocket connections whose session expired or
+ * whose API key was revoked, and counts an open subscription as use of its
+ * session so that a watching dashboard does not hit the idle timeout. Ended
+ * sessions and revoked keys close them at once through a NOTIFY; this sweep covers
  * expiry, which no statement announces, and a NOTIFY lost with a connection.
  */
 export function startSessionSweeper(
@@ -23,17 +23,31 @@ export function startSessionSweeper(
   logger: Logger,
   intervalMs = 30_000,
 ): () => void {
+  const idsOf = (tags: string[], prefix: string) => tags.map((tag) => tag.slice(prefix.length));
   const sweep = async () => {
     const sql = sqlFor(orm.em.fork());
-    const sessionIds = hub.tags(SESSION_TAG).map((tag) => tag.slice(SESSION_TAG.length));
+    // An open connection without a subscription ends with its session, but
+    // does not keep the session in use.
+    const subscribed = idsOf(hub.tags(SESSION_TAG), SESSION_TAG);
+    const sessionIds = [
+      ...new Set([...subscribed, ...idsOf(hub.heldTags(SESSION_TAG), SESSION_TAG)]),
+    ];
     if (sessionIds.length > 0) {
       const live = await sessions.liveSessionIds(sql, sessionIds);
       for (const sessionId of sessionIds) {
         if (!live.has(sessionId)) hub.closeTagged(`${SESSION_TAG}${sessionId}`);
       }
-      await sessions.touch(sql, [...live]);
+      await sessions.touch(
+        sql,
+        subscribed.filter((sessionId) => live.has(sessionId)),
+      );
     }
-    const keyIds = hub.tags(API_KEY_TAG).map((tag) => tag.slice(API_KEY_TAG.length));
+    const keyIds = [
+      ...new Set([
+        ...idsOf(hub.tags(API_KEY_TAG), API_KEY_TAG),
+        ...idsOf(hub.heldTags(API_KEY_TAG), API_KEY_TAG),
+      ]),
+    ];
     for (const keyId of await apiKeys.revokedAmong(sql, keyIds))
       hub.closeTagged(`${API_KEY_TAG}${keyId}`);
   };

@@ -1,7 +1,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { useHarness, waitFor } from '../support/harness';
-import { signUp } from '../support/members';
+import { CHARGE, chargeInput, useHarness, waitFor } from '../support/harness';
+import { LOGIN, signUp } from '../support/members';
 
 const harness = useHarness(
   {
@@ -110,6 +110,78 @@ describe('operations per connection', () => {
   });
 });
 
+/** Opens a socket that speaks graphql-transport-ws by hand, to send what the graphql-ws client never would. */
+async function rawSocket(token: string) {
+  const socket = new WebSocket(harness().server.wsUrl, 'graphql-transport-ws');
+  const messages: Array<{ id?: string; type: string; payload?: any }> = [];
+  socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(
+    JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+  );
+  await waitFor(
+    () => messages.some((message) => message.type === 'connection_ack'),
+    5_000,
+    'the ack',
+  );
+  const send = (message: object) => socket.send(JSON.stringify(message));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  return { socket, messages, send, closed };
+}
+
+describe('operations per connection, by hand', () => {
+  // graphql-ws deletes an id when the client completes it, so completing
+  // and reusing one id once started any number of subscriptions.
+  test('reused id cannot add subscriptions', async () => {
+    const member = await signUp(harness(), 'reuse-id');
+    const raw = await rawSocket(member.sessionToken);
+    const before = harness().services.hub.activeCount;
+
+    // The last subscribe is not completed. Before the fix, each earlier
+    // subscription found the id taken again when its check ended, and stayed.
+    for (let round = 0; round < 40; round++) {
+      raw.send({ id: 'x', type: 'subscribe', payload: { query: BALANCE } });
+      raw.send({ id: 'x', type: 'complete' });
+    }
+    raw.send({ id: 'x', type: 'subscribe', payload: { query: BALANCE } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const afterBurst = harness().services.hub.activeCount;
+    raw.send({ id: 'y', type: 'subscribe', payload: { query: BALANCE } });
+    await harness().waitForSubscribers(before + 1);
+
+    expect(afterBurst).toBe(before);
+    expect(harness().services.hub.activeCount).toBe(before + 1);
+    raw.socket.close();
+    await raw.closed;
+    await waitFor(
+      () => harness().services.hub.activeCount === before,
+      5_000,
+      'the subscriptions to end with the socket',
+    );
+  });
+
+  test('completed mutations count until they finish', async () => {
+    const merchant = await harness().createMerchant('Burst Shop');
+    const [card] = await harness().issueCards(1, 10_000);
+    const raw = await rawSocket(merchant.key);
+
+    for (let index = 0; index < 30; index++) {
+      raw.send({
+        id: `c${index}`,
+        type: 'subscribe',
+        payload: { query: CHARGE, variables: chargeInput(card!, 10) },
+      });
+      raw.send({ id: `c${index}`, type: 'complete' });
+    }
+    // graphql-ws sends nothing for a completed id, not even the rejection,
+    // so the balance shows how many ran.
+    await waitFor(async () => (await harness().balanceOf(card!)) <= 9_970, 5_000, 'three charges');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await harness().balanceOf(card!)).toBe(9_970);
+    raw.socket.close();
+  });
+});
+
 describe('connections per caller', () => {
   test('third connection of a member is closed', async () => {
     const member = await signUp(harness(), 'many-sockets');
@@ -129,6 +201,26 @@ describe('connections per caller', () => {
     await first.client.dispose();
     const replacement = await connectAfterRelease(member.sessionToken);
     expect(replacement.closed).toBeUndefined();
+  });
+
+  test('signing out closes the connections and frees them', async () => {
+    const member = await signUp(harness(), 'sign-out-sockets');
+    const first = await connect(member.sessionToken);
+    const second = await connect(member.sessionToken);
+    const closeCodes: number[] = [];
+    for (const { client } of [first, second])
+      client.on('closed', (event) => closeCodes.push((event as { code: number }).code));
+
+    await harness().request('mutation { logout { endedSessions } }', {}, member.sessionToken);
+    await waitFor(() => closeCodes.length === 2, 5_000, 'both connections to close');
+    const login = await harness().request(LOGIN, {
+      input: { login: member.username, password: member.password },
+    });
+    const token = login.data!.login.sessionToken as string;
+    const again = [await connect(token), await connect(token)];
+
+    expect(closeCodes).toEqual([4401, 4401]);
+    expect(again.map((connection) => connection.closed)).toEqual([undefined, undefined]);
   });
 
   test('merchant limit counts every key of the merchant', async () => {
