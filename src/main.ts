@@ -22,10 +22,17 @@ async function main(): Promise<void> {
 
   let embedded: EmbeddedPostgres | undefined;
   let server: RunningServer | undefined;
-  const stop = installShutdown(logger, config.shutdownTimeoutMs, async () => {
-    await server?.stop();
-    await embedded?.stop();
-  });
+  const stop = installShutdown(
+    logger,
+    config.shutdownTimeoutMs,
+    async () => {
+      await server?.stop();
+      await embedded?.stop();
+    },
+    // Left running, the embedded Postgres would be adopted by the next start
+    // with whatever this process had not finished.
+    async () => embedded?.stop(),
+  );
 
   try {
     if (!config.databaseUrl) {
@@ -47,10 +54,16 @@ async function main(): Promise<void> {
 }
 
 /**
- * Runs `cleanup` once on SIGTERM or SIGINT and exits 0. A second signal, or a
- * cleanup that outlasts the timeout, exits at once with status 1.
+ * Runs `cleanup` once on SIGTERM or SIGINT and exits 0. A second signal exits
+ * at once with status 1. A cleanup that outlasts the timeout runs
+ * `lastResort`, for at most 10 seconds, then exits with status 1.
  */
-function installShutdown(logger: Logger, timeoutMs: number, cleanup: () => Promise<void>) {
+function installShutdown(
+  logger: Logger,
+  timeoutMs: number,
+  cleanup: () => Promise<void>,
+  lastResort: () => Promise<void>,
+) {
   let stoppingSince: number | undefined;
   const stop = async (exitCode: number) => {
     if (stoppingSince !== undefined) {
@@ -63,7 +76,12 @@ function installShutdown(logger: Logger, timeoutMs: number, cleanup: () => Promi
     stoppingSince = Date.now();
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown timed out; exiting');
-      process.exit(1);
+      const exit = () => process.exit(1);
+      setTimeout(exit, 10_000).unref();
+      lastResort().then(exit, (error: unknown) => {
+        logger.error({ err: error }, 'last-resort cleanup failed');
+        exit();
+      });
     }, timeoutMs + 5_000);
     try {
       await cleanup();

@@ -8,6 +8,8 @@ const DEFAULT_POLL_INTERVAL_MS = 1_000;
 const DEFAULT_BATCH_SIZE = 10;
 const DEFAULT_RETRY_BASE_DELAY_MS = 60_000;
 const DEFAULT_SEND_TIMEOUT_MS = 30_000;
+// How long stop() lets a send in progress finish before it closes the SMTP connection.
+const STOP_GRACE_MS = 3_000;
 // Minimum time between two log lines about failed polls.
 const POLL_ERROR_LOG_INTERVAL_MS = 60_000;
 
@@ -140,13 +142,25 @@ export class MailDispatcher {
   }
 
   /**
-   * Stops polling, waits for the send in progress, returns the batch's unsent
-   * mails to the outbox for other dispatchers, and closes the SMTP connection.
+   * Stops polling, waits a moment for the send in progress, returns the
+   * batch's unsent mails to the outbox for other dispatchers, and closes the
+   * SMTP connection.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.pollTimer);
+    // A server that stops replying would hold the shutdown for the whole
+    // socket timeout. Closing the connection fails the send, and the mail is
+    // tried again later, perhaps a second time if the server had taken it.
+    if (this.polling && !(await settlesWithin(this.polling, STOP_GRACE_MS))) {
+      this.options.logger.warn(
+        { graceMs: STOP_GRACE_MS },
+        'SMTP send still in progress at shutdown; closing the connection',
+      );
+      // Without force, the pool lets a connection finish its delivery first.
+      this.transport?.close({ force: true });
+    }
     await this.polling;
     this.transport?.close();
     if (this.started)
@@ -205,5 +219,22 @@ export class MailDispatcher {
       await this.delivery.send(transport, mail);
     }
     return batch.length;
+  }
+}
+
+/** Resolves true if the promise settles within the time, false otherwise. */
+async function settlesWithin(promise: Promise<unknown>, milliseconds: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), milliseconds);
+  });
+  const settled = promise.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

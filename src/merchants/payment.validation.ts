@@ -25,9 +25,10 @@ export function checkIdempotencyKey(key: string): void {
 /** Throws BAD_USER_INPUT unless the reference is 1 to 255 characters of text on one line. */
 export function checkOrderReference(reference: string): void {
   if (
-    reference.trim().length < 1 ||
+    // Whitespace and invisible format characters alone are no reference.
+    !/[^\s\p{Cf}]/u.test(reference) ||
     reference.length > MAX_REFERENCE_LENGTH ||
-    /[\x00-\x1f\x7f]/.test(reference) ||
+    /[\x00-\x1f\x7f\u0085\u2028\u2029]/.test(reference) ||
     hasLoneSurrogate(reference)
   ) {
     throw badUserInput(

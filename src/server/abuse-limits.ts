@@ -114,13 +114,16 @@ export function nestingDepth(source: string): number {
     if (character === '#') {
       // A comment ends at a line feed or a carriage return, as in the GraphQL grammar.
       while (index < source.length && source[index] !== '\n' && source[index] !== '\r') index++;
+    } else if (source.startsWith('"""', index)) {
+      // In a block string a backslash escapes nothing but the closing quotes.
+      index += 3;
+      while (index < source.length && !source.startsWith('"""', index))
+        index += source.startsWith('\\"""', index) ? 4 : 1;
+      index += 2;
     } else if (character === '"') {
-      const block = source.startsWith('"""', index);
-      const end = block ? '"""' : '"';
-      index += end.length;
-      while (index < source.length && !source.startsWith(end, index))
+      index++;
+      while (index < source.length && source[index] !== '"')
         index += source[index] === '\\' ? 2 : 1;
-      index += end.length - 1;
     } else if (character === '(' || character === '[' || character === '{') {
       deepest = Math.max(deepest, ++depth);
     } else if (character === ')' || character === ']' || character === '}') {

@@ -64,6 +64,14 @@ const CASES: Array<[string, string, string]> = [
     `{ wallet(id: #\r${'['.repeat(3_000)}1${']'.repeat(3_000)}) { id } }`,
     'QUERY_TOO_DEEP',
   ],
+  // In a block string only \""" is an escape. Reading \\ as one made the
+  // check end the string early, count the closing brackets inside it, and
+  // miss the nesting after it.
+  [
+    'nested too deep after a block string ending in backslashes',
+    `{ wallet(id: """x\\\\""" ${']'.repeat(3_000)} """ #"""\n, b: ${'['.repeat(3_000)}1${']'.repeat(3_000)}) { id } }`,
+    'QUERY_TOO_DEEP',
+  ],
 ];
 
 describe('operation limits over HTTP', () => {

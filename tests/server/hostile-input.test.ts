@@ -139,13 +139,18 @@ describe('input that reached the database as an internal error', () => {
     expect(await harness().balanceOf(card!)).toBe(1_000);
   });
 
-  test('rejects a lone surrogate in an order reference', async () => {
+  test.each([
+    ['a lone surrogate', 'a\ud800b'],
+    ['a line separator', 'a\u2028b'],
+    ['a next-line character', 'a\u0085b'],
+    ['only invisible characters', '\u200b\ufeff '],
+  ])('rejects an order reference with %s', async (_case, orderReference) => {
     const merchant = await harness().createMerchant();
     const [card] = await harness().issueCards(1, 1_000);
 
     const { data, errors } = await harness().request(
       CHARGE,
-      chargeInput(card!, 100, { orderReference: 'a\ud800b' }),
+      chargeInput(card!, 100, { orderReference }),
       merchant.key,
     );
 

@@ -1,8 +1,10 @@
+import net from 'node:net';
 import { Client } from 'pg';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { Harness, CHARGE, chargeInput } from '../support/harness';
+import { Harness, CHARGE, chargeInput, waitFor } from '../support/harness';
 import { ServerProcess } from '../support/server-process';
+import { newIdentity, REGISTER } from '../support/members';
 
 const SERVER = 'dist/src/main.js';
 
@@ -126,5 +128,45 @@ describe('server process', () => {
     const messages = server.logs.map((log) => log.msg);
     expect(messages).toContain('server stopped');
     expect(messages).not.toContain('second stop request; exiting without waiting');
+  });
+
+  // A send to an SMTP server that never answered held the shutdown past its
+  // timeout, and the process exited 1 with its embedded Postgres still running.
+  test('SIGTERM during a hung mail send exits 0', async () => {
+    const sockets: net.Socket[] = [];
+    // It greets, then never answers, so only the 30-second socket timeout would end the send.
+    const silentSmtp = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.write('220 silent.test ESMTP\r\n');
+    });
+    await new Promise<void>((resolve) => silentSmtp.listen(0, '127.0.0.1', resolve));
+    const { port } = silentSmtp.address() as net.AddressInfo;
+    try {
+      const server = ServerProcess.start(SERVER, {
+        DATABASE_URL: harness.config.databaseUrl,
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        SMTP_URL: `smtp://127.0.0.1:${port}`,
+      });
+      const base = await server.waitForListening();
+      await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: REGISTER, variables: { input: newIdentity('hung-mail') } }),
+      });
+      await waitFor(() => sockets.length > 0, 10_000, 'the server to connect to SMTP');
+
+      const signalled = Date.now();
+      server.signal('SIGTERM');
+
+      expect(await server.wait()).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+      expect(server.logs.map((log) => log.msg)).toContain(
+        'SMTP send still in progress at shutdown; closing the connection',
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silentSmtp.close(resolve));
+    }
   });
 });
