@@ -8,6 +8,7 @@ import {
   validate,
   type DocumentNode,
   type ExecutionArgs,
+  type ExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
 import { CloseCode, type SubscribePayload } from 'graphql-ws';
@@ -70,7 +71,15 @@ export function serveGraphqlWs(
     } catch (error) {
       return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
     }
-    const errors = validate(schema, document, rules);
+    let errors: readonly GraphQLError[];
+    try {
+      errors = validate(schema, document, rules);
+    } catch (error) {
+      // graphql-js throws for a subscription whose root field depends on a
+      // variable, such as @include(if: $flag), because validation has no values.
+      if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_VALIDATION_FAILED')];
+      throw error;
+    }
     if (errors.length > 0)
       return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
     // graphql-ws skips execution and sends nothing when the name matches no
@@ -156,15 +165,28 @@ export function serveGraphqlWs(
           else ends.set(prepared.contextValue, end);
           return prepared;
         } catch (error) {
+          // Thrown here, it would close the whole socket with 4500 and its
+          // message as the reason.
           end();
-          throw error;
+          dependencies.logger.error(
+            { err: error, operationId: id },
+            'unexpected error while preparing a GraphQL WebSocket operation',
+          );
+          return [
+            new GraphQLError('Internal server error', {
+              extensions: { code: 'INTERNAL_SERVER_ERROR' },
+            }),
+          ];
         }
       },
       // The operation counts until its execution ends, not until the client
-      // completes its id.
+      // completes its id. An error thrown by graphql-js becomes the
+      // operation's result, so that onNext masks and logs it and the socket stays open.
       execute: async (args) => {
         try {
           return await execute(args);
+        } catch (error) {
+          return thrownResult(error);
         } finally {
           ends.get(args.contextValue as object)?.();
         }
@@ -176,7 +198,7 @@ export function serveGraphqlWs(
           result = await subscribe(args);
         } catch (error) {
           end();
-          throw error;
+          return thrownResult(error);
         }
         if (!(Symbol.asyncIterator in result)) {
           end();
@@ -233,4 +255,18 @@ function callerLabel(caller: Caller): string {
 /** Returns the hub tag of the session or API key that authenticated a connection. */
 function tokenTag(caller: Exclude<Caller, { kind: 'anonymous' }>): string {
   return caller.kind === 'member' ? `session:${caller.sessionId}` : `api-key:${caller.apiKeyId}`;
+}
+
+/** Returns a thrown error as an operation result: a GraphQLError as it is, anything else as an internal error. */
+function thrownResult(error: unknown): ExecutionResult {
+  if (error instanceof GraphQLError) return { errors: [error] };
+  const cause = error instanceof Error ? error : new Error(String(error));
+  return {
+    errors: [
+      new GraphQLError(cause.message, {
+        originalError: cause,
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      }),
+    ],
+  };
 }

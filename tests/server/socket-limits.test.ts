@@ -182,6 +182,59 @@ describe('operations per connection, by hand', () => {
   });
 });
 
+describe('operations graphql-js cannot run', () => {
+  // graphql-js threw for these, and graphql-ws closed the whole socket with
+  // 4500 and the error's message as the reason.
+  test.each([
+    [
+      'a root field skipped by a directive',
+      'subscription { merchantTransactionPosted @skip(if: true) { settlementBalance } }',
+      {},
+      // graphql-js fails with a TypeError of its own, masked as internal.
+      [
+        ['next', 'INTERNAL_SERVER_ERROR'],
+        ['complete', undefined],
+      ],
+    ],
+    [
+      'a root field that depends on a variable',
+      'subscription ($on: Boolean!) { merchantTransactionPosted @include(if: $on) { settlementBalance } }',
+      { on: true },
+      [['error', 'GRAPHQL_VALIDATION_FAILED']],
+    ],
+  ])('fails %s and keeps the socket', async (_case, query, variables, expected) => {
+    const merchant = await harness().createMerchant('Odd Subscriber');
+    const raw = await rawSocket(merchant.key);
+    const before = harness().services.hub.activeCount;
+
+    raw.send({ id: 'odd', type: 'subscribe', payload: { query, variables } });
+    await waitFor(
+      () =>
+        raw.messages.some(
+          (message) => message.id === 'odd' && ['error', 'complete'].includes(message.type),
+        ),
+      5_000,
+      'the odd operation to end',
+    );
+    raw.send({
+      id: 'normal',
+      type: 'subscribe',
+      payload: { query: 'subscription { merchantTransactionPosted { settlementBalance } }' },
+    });
+    await harness().waitForSubscribers(before + 1);
+
+    const odd = raw.messages.filter((message) => message.id === 'odd');
+    expect(
+      odd.map((message) => [
+        message.type,
+        (message.type === 'next' ? message.payload.errors : message.payload)?.[0]?.extensions?.code,
+      ]),
+    ).toEqual(expected);
+    expect(raw.socket.readyState).toBe(WebSocket.OPEN);
+    raw.socket.close();
+  });
+});
+
 describe('connections per caller', () => {
   test('third connection of a member is closed', async () => {
     const member = await signUp(harness(), 'many-sockets');
