@@ -78,7 +78,13 @@ export class SessionService {
     );
     if (!row) return undefined;
     if (row.stale) {
-      await sql.query('UPDATE member_session SET last_used_at = now() WHERE id = ?', [row.id]);
+      // A logout that committed since the read above ends the session here too,
+      // because the update waits for its row lock and then matches nothing.
+      const touched = await sql.one<{ id: string }>(
+        'UPDATE member_session SET last_used_at = now() WHERE id = ? AND ended_at IS NULL RETURNING id',
+        [row.id],
+      );
+      if (!touched) return undefined;
     }
     return {
       sessionId: row.id,
@@ -88,23 +94,32 @@ export class SessionService {
     };
   }
 
-  /** Returns the ids among `sessionIds` of sessions still live, to close the subscriptions of the others. */
+  /**
+   * Returns the ids among `sessionIds` of sessions still live, by the same
+   * rules as authenticate, to close the subscriptions and connections of the others.
+   */
   async liveSessionIds(sql: Sql, sessionIds: string[]): Promise<Set<string>> {
     if (sessionIds.length === 0) return new Set();
     const rows = await sql.query<{ id: string }>(
       `SELECT id FROM member_session
-        WHERE id = ANY(?::uuid[]) AND ended_at IS NULL AND expires_at > now()`,
-      [arrayLiteral(sessionIds)],
+        WHERE id = ANY(?::uuid[]) AND ended_at IS NULL AND expires_at > now()
+          AND last_used_at > now() - make_interval(mins => ?)`,
+      [arrayLiteral(sessionIds), this.policy.idleMinutes],
     );
     return new Set(rows.map((row) => row.id));
   }
 
-  /** Records that the sessions are in use, as long as a subscription keeps them open. */
+  /**
+   * Records that the sessions are in use, as long as a subscription keeps
+   * them open. A session that went idle meanwhile stays ended.
+   */
   async touch(sql: Sql, sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return;
     await sql.query(
-      'UPDATE member_session SET last_used_at = now() WHERE id = ANY(?::uuid[]) AND ended_at IS NULL',
-      [arrayLiteral(sessionIds)],
+      `UPDATE member_session SET last_used_at = now()
+        WHERE id = ANY(?::uuid[]) AND ended_at IS NULL
+          AND last_used_at > now() - make_interval(mins => ?)`,
+      [arrayLiteral(sessionIds), this.policy.idleMinutes],
     );
   }
 

@@ -89,6 +89,26 @@ describe('sessions', () => {
     expect(await status(member.sessionToken)).toBe(200);
   });
 
+  // The sweep of open connections asked only whether a session had ended or
+  // expired, so an idle session kept its sockets, and touching it revived it.
+  test('sweep treats an idle session as ended', async () => {
+    const member = await signUp(harness(), 'idle-sweep');
+    const sessions = harness().services.sessions;
+    const [row] = await harness()
+      .sql()
+      .query<{ id: string }>(
+        `UPDATE member_session SET last_used_at = now() - interval '31 minutes'
+          WHERE member_id = (SELECT id FROM member WHERE username = ?) RETURNING id`,
+        [member.username],
+      );
+
+    const live = await sessions.liveSessionIds(harness().sql(), [row!.id]);
+    await sessions.touch(harness().sql(), [row!.id]);
+
+    expect([...live]).toEqual([]);
+    expect(await status(member.sessionToken)).toBe(401);
+  });
+
   test('stores session tokens only as hashes', async () => {
     const member = await signUp(harness(), 'hashed');
 
