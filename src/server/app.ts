@@ -94,10 +94,13 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     mailDispatcher.start();
     const metrics = new Metrics();
     const services = createServices({ config, logger, orm, relay, mailDispatcher, hub, metrics });
-    return await listen(config, logger, orm, services, metrics, async () => {
-      await mailDispatcher.stop();
-      await relay.stop();
-      await services.limits.close();
+    return await listen(config, logger, orm, services, metrics, {
+      // No request waits for the mail dispatcher, so it stops while they drain.
+      whileDraining: () => mailDispatcher.stop(),
+      afterDraining: async () => {
+        await relay.stop();
+        await services.limits.close();
+      },
     });
   } catch (error) {
     await mailDispatcher.stop();
@@ -113,7 +116,7 @@ async function listen(
   orm: MikroORM,
   services: Services,
   metrics: Metrics,
-  stopBackground: () => Promise<void>,
+  background: { whileDraining: () => Promise<void>; afterDraining: () => Promise<void> },
 ): Promise<RunningServer> {
   const schema = await getSchema();
   const readiness: Readiness = { accepting: true };
@@ -234,8 +237,8 @@ async function listen(
     stop() {
       stopping ??= (async () => {
         readiness.accepting = false;
-        await apollo.stop();
-        await stopBackground();
+        await Promise.all([apollo.stop(), background.whileDraining()]);
+        await background.afterDraining();
         await orm.close();
         logger.info('server stopped');
       })();
