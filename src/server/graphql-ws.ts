@@ -24,6 +24,7 @@ import {
 } from './context';
 import { isClientError, maskError } from './errors';
 import { endingWith, RunningOperations, SocketCounter, type SocketLimits } from './socket-limits';
+import { conditionalRootFieldError } from './subscription-rules';
 
 /**
  * Serves graphql-ws on the WebSocket server. The connection is authenticated
@@ -71,12 +72,15 @@ export function serveGraphqlWs(
     } catch (error) {
       return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
     }
+    const operation = getOperationAST(document, payload.operationName);
+    const conditional = operation && conditionalRootFieldError(document, operation);
+    if (conditional) return [conditional];
     let errors: readonly GraphQLError[];
     try {
       errors = validate(schema, document, rules);
     } catch (error) {
-      // graphql-js throws for a subscription whose root field depends on a
-      // variable, such as @include(if: $flag), because validation has no values.
+      // graphql-js throws for a few documents instead of reporting them. The
+      // check above covers the known one, and this keeps the socket open for others.
       if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_VALIDATION_FAILED')];
       throw error;
     }
@@ -84,7 +88,7 @@ export function serveGraphqlWs(
       return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
     // graphql-ws skips execution and sends nothing when the name matches no
     // operation, and the operation would then never end.
-    if (!getOperationAST(document, payload.operationName)) {
+    if (!operation) {
       return [
         new GraphQLError('The document has no operation of that name, or several without one.', {
           extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
