@@ -213,6 +213,7 @@ async function listen(
   app.get('/metrics', metricsRoute(metrics, config.metricsToken));
   app.use(
     '/graphql',
+    refuseWhileStopping(readiness),
     express.json({ limit: config.bodyLimitBytes }),
     tokenLimitMiddleware(config.operationLimits.maxTokens),
     expressMiddleware(apollo, { context: async ({ req }) => httpContext(req, dependencies) }),
@@ -258,4 +259,24 @@ function poolUse(orm: MikroORM): { used: number; free: number; pending: number }
   const pool = (orm.em.getConnection().getKnex().client as unknown as { pool?: TarnPool }).pool;
   if (!pool) return { used: 0, free: 0, pending: 0 };
   return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires() };
+}
+
+/**
+ * Responds with 503 to a request that arrives on a kept-alive connection once
+ * shutdown has begun. The drain closes such a connection after its current
+ * response, so a later request could run and commit with no way to reply.
+ */
+function refuseWhileStopping(readiness: Readiness): express.RequestHandler {
+  return (_request, response, next) => {
+    if (readiness.accepting) return next();
+    response.setHeader('Connection', 'close');
+    response.status(503).json({
+      errors: [
+        {
+          message: 'The server is shutting down. Retry on another instance or in a moment.',
+          extensions: { code: 'SERVICE_UNAVAILABLE' },
+        },
+      ],
+    });
+  };
 }

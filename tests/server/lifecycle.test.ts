@@ -112,6 +112,60 @@ describe('server process', () => {
     await harness.expectBalanced();
   });
 
+  // The drain ends a kept-alive connection after its current response, but
+  // a request already sent on it still ran and committed with no reply.
+  test('request behind an in-flight one during shutdown does not run', async () => {
+    const server = ServerProcess.start(SERVER, {
+      DATABASE_URL: harness.config.databaseUrl,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    const base = new URL(await server.waitForListening());
+    const merchant = await harness.createMerchant();
+    const [card] = await harness.issueCards(1, 1_000);
+    const found = await harness.services.prepaidIds.resolve(harness.sql(), card!);
+    const blocker = new Client({ connectionString: harness.config.databaseUrl });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT pg_advisory_xact_lock(7340001, $1::integer)', [
+      found!.ledgerAccountId,
+    ]);
+
+    // The first charge waits for the lock. The second arrives on the same
+    // connection after the signal, as a client's next request would.
+    const socket = net.connect(Number(base.port), base.hostname);
+    let received = '';
+    socket.on('data', (chunk) => (received += String(chunk)));
+    socket.on('error', () => undefined);
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    const request = (amount: number) => {
+      const body = JSON.stringify({ query: CHARGE, variables: chargeInput(card!, amount) });
+      return [
+        'POST /graphql HTTP/1.1',
+        `Host: ${base.host}`,
+        'Content-Type: application/json',
+        `Authorization: Bearer ${merchant.key}`,
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        '',
+        body,
+      ].join('\r\n');
+    };
+    socket.write(request(100));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server.signal('SIGTERM');
+    await server.waitForLog('shutdown requested');
+    socket.write(request(200));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await blocker.query('COMMIT');
+    await blocker.end();
+    await closed;
+
+    expect(await server.wait()).toBe(0);
+    expect(received).toContain('"balanceAfter":900');
+    expect(await harness.balanceOf(card!)).toBe(900);
+    await harness.expectBalanced();
+  });
+
   test('treats the double SIGINT of Ctrl-C under npm as one', async () => {
     const server = ServerProcess.start(SERVER, {
       DATABASE_URL: harness.config.databaseUrl,
@@ -130,11 +184,11 @@ describe('server process', () => {
     expect(messages).not.toContain('second stop request; exiting without waiting');
   });
 
-  // A send to an SMTP server that never answered held the shutdown past its
+  // A send to an SMTP server that never replied held the shutdown past its
   // timeout, and the process exited 1 with its embedded Postgres still running.
   test('SIGTERM during a hung mail send exits 0', async () => {
     const sockets: net.Socket[] = [];
-    // It greets, then never answers, so only the 30-second socket timeout would end the send.
+    // It greets, then never replies, so only the 30-second socket timeout would end the send.
     const silentSmtp = net.createServer((socket) => {
       sockets.push(socket);
       socket.write('220 silent.test ESMTP\r\n');
