@@ -34,8 +34,8 @@ export async function verifyOperatorTotp(
 }
 
 /**
- * The actor, IP and subject columns of an audit entry. The subject is the
- * owner of the wallet behind `ledgerAccountId`, when there is one.
+ * Returns the actor, IP and subject columns of an audit entry. The subject is
+ * the owner of the wallet behind `ledgerAccountId`, when there is one.
  */
 export async function auditActor(
   sql: Sql,

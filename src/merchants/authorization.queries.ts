@@ -67,8 +67,8 @@ export async function heldAmountOf(sql: Sql, authorizationId: string): Promise<n
 }
 
 /**
- * Whether the ID that an authorization was made with has been blocked, or
- * its wallet frozen or closed, since. A retired ID (rotated away) does not
+ * Reports whether the ID that an authorization was made with has been
+ * blocked, or its wallet frozen or closed, since. A retired ID (rotated away) does not
  * stop a capture: the hold is on the wallet, which still pays.
  */
 export async function sourceIsStopped(

@@ -213,7 +213,7 @@ async function listen(
   app.get('/metrics', metricsRoute(metrics, config.metricsToken));
   app.use(
     '/graphql',
-    refuseWhileStopping(readiness),
+    rejectWhileStopping(readiness),
     express.json({ limit: config.bodyLimitBytes }),
     tokenLimitMiddleware(config.operationLimits.maxTokens),
     expressMiddleware(apollo, { context: async ({ req }) => httpContext(req, dependencies) }),
@@ -266,7 +266,7 @@ function poolUse(orm: MikroORM): { used: number; free: number; pending: number }
  * shutdown has begun. The drain closes such a connection after its current
  * response, so a later request could run and commit with no way to reply.
  */
-function refuseWhileStopping(readiness: Readiness): express.RequestHandler {
+function rejectWhileStopping(readiness: Readiness): express.RequestHandler {
   return (_request, response, next) => {
     if (readiness.accepting) return next();
     response.setHeader('Connection', 'close');

@@ -1,4 +1,3 @@
-import type { RunningOperations } from './socket-limits';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -8,6 +7,7 @@ import { Loaders, type Caller, type RequestContext } from '../graphql/context';
 import type { Logger } from '../logging/logger';
 import type { Services } from '../services';
 import { authenticate, bearerToken } from './authentication';
+import type { RunningOperations } from './socket-limits';
 
 export interface ContextDependencies {
   orm: MikroORM;

@@ -24,14 +24,16 @@ export function startSessionSweeper(
   intervalMs = 30_000,
 ): () => void {
   const idsOf = (tags: string[], prefix: string) => tags.map((tag) => tag.slice(prefix.length));
+  // Ids of the sessions or keys behind a subscription or an open connection.
+  const openIds = (prefix: string) => [
+    ...new Set(idsOf([...hub.tags(prefix), ...hub.heldTags(prefix)], prefix)),
+  ];
   const sweep = async () => {
     const sql = sqlFor(orm.em.fork());
     // An open connection without a subscription ends with its session, but
     // does not keep the session in use.
     const subscribed = idsOf(hub.tags(SESSION_TAG), SESSION_TAG);
-    const sessionIds = [
-      ...new Set([...subscribed, ...idsOf(hub.heldTags(SESSION_TAG), SESSION_TAG)]),
-    ];
+    const sessionIds = openIds(SESSION_TAG);
     if (sessionIds.length > 0) {
       const live = await sessions.liveSessionIds(sql, sessionIds);
       for (const sessionId of sessionIds) {
@@ -42,12 +44,7 @@ export function startSessionSweeper(
         subscribed.filter((sessionId) => live.has(sessionId)),
       );
     }
-    const keyIds = [
-      ...new Set([
-        ...idsOf(hub.tags(API_KEY_TAG), API_KEY_TAG),
-        ...idsOf(hub.heldTags(API_KEY_TAG), API_KEY_TAG),
-      ]),
-    ];
+    const keyIds = openIds(API_KEY_TAG);
     for (const keyId of await apiKeys.revokedAmong(sql, keyIds))
       hub.closeTagged(`${API_KEY_TAG}${keyId}`);
   };
